@@ -1,0 +1,19 @@
+"""gaxla: pure-function GAN training in JAX/Flax.
+
+Where things live:
+  config.py      config schema, defaults and validation (errors name the key)
+  state.py       the GANState pytree (players, EMA generator, step, rng)
+  losses.py      adversarial losses on logits, chosen by name
+  penalties.py   gradient penalties (WGAN-GP, DRAGAN, R1/R2) and weight clipping
+  nn/            layers: spectral-normed Dense/Conv, conditioning helpers
+  models/        generator/critic families (mlp, dcgan) behind a name registry
+  optim.py       the two optax chains (TTUR)
+  data/          2-D mixtures, digits, Fashion-MNIST (tfds, offline) and batching
+  evaluate/      metrics (mode coverage for 2-D mixtures)
+  train.py       init_state, train_step, train_and_evaluate
+  checkpoint.py  orbax save/restore of the state
+  sample.py      sampling, truncation, image grids
+  cli.py         `gaxla train | sample`
+"""
+
+__version__ = "0.1.0"

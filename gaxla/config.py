@@ -1,0 +1,230 @@
+"""The config schema: defaults for every key, and validation at the edge.
+
+Every config file in `configs/` starts from `defaults()` and overrides fields.
+`validate(config)` runs once, before anything is built, and raises one
+`ConfigError` naming the key and the fix for: unknown keys (with the closest
+valid name), unknown loss / penalty / model / dataset names, non-positive
+learning rates or sizes, and model kwargs the chosen model does not take.
+
+Top-level keys with fixed meanings (other tools rely on them):
+  seed, num_steps (generator steps), batch_size (global), log_every_steps,
+  eval_every_steps, checkpoint_every_steps.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import difflib
+from typing import Any
+
+import ml_collections
+
+
+class ConfigError(ValueError):
+  """A config value that cannot work; the message names the key and the fix."""
+
+
+def _optimizer_defaults(lr: float) -> ml_collections.ConfigDict:
+  return ml_collections.ConfigDict(dict(
+      lr=lr,
+      b1=0.5,
+      b2=0.999,
+      eps=1e-8,
+      # 'constant', 'linear' (decay to 0 at num_steps), 'cosine'.
+      schedule="constant",
+      warmup_steps=0,
+      grad_clip_norm=0.0,   # 0 disables global-norm clipping
+  ))
+
+
+def defaults() -> ml_collections.ConfigDict:
+  """Returns the full schema with default values."""
+  config = ml_collections.ConfigDict()
+  config.seed = 0
+  config.num_steps = 1000             # generator updates
+  config.batch_size = 64              # global batch, per critic/generator update
+  config.log_every_steps = 100
+  config.eval_every_steps = 1000      # evaluation + sample grid
+  config.checkpoint_every_steps = 1000
+
+  config.data = ml_collections.ConfigDict(dict(
+      name="ring",        # see gaxla.data.DATASETS
+      data_dir="",        # tfds data dir ('' = $TFDS_DATA_DIR or ~/tensorflow_datasets)
+      source_dir="",      # Fashion-MNIST IDX files ('' = Debian's /usr/share/datasets/fashion-mnist)
+      image_size=0,       # resize images to this side (0 = native)
+  ))
+
+  config.model = ml_collections.ConfigDict(dict(
+      name="mlp",         # see gaxla.models.MODELS
+      latent_dim=64,
+      conditional=False,  # class-conditional G and D (needs a labelled dataset)
+      generator=ml_collections.ConfigDict(),  # kwargs of the family's generator
+      critic=ml_collections.ConfigDict(),     # kwargs of the family's critic
+  ))
+
+  config.loss = ml_collections.ConfigDict(dict(
+      name="non_saturating",  # see gaxla.losses.LOSSES
+      real_label=1.0,         # < 1: one-sided label smoothing (minimax / non_saturating)
+  ))
+  config.penalty = ml_collections.ConfigDict(dict(
+      name="none",            # 'none' or a name in gaxla.penalties.PENALTIES
+      weight=0.0,             # WGAN-GP: 10; R1: gamma / 2
+  ))
+  config.weight_clip = 0.0    # > 0: original WGAN clipping of critic weights to [-c, c]
+
+  config.optim = ml_collections.ConfigDict(dict(
+      n_critic=1,             # critic updates per generator update
+      generator=_optimizer_defaults(2e-4),
+      critic=_optimizer_defaults(2e-4),
+  ))
+  config.ema = ml_collections.ConfigDict(dict(
+      decay=0.999,            # EMA of generator params; 0 disables
+      start_step=0,           # before this step the EMA copies the params
+  ))
+  config.eval = ml_collections.ConfigDict(dict(
+      num_samples=2500,       # samples for mode coverage (PacGAN protocol)
+      grid_size=10,           # sample grid: grid_size x grid_size images
+  ))
+  return config
+
+
+_RESERVED_MODEL_KWARGS = ("num_classes", "out_shape")  # filled in from the dataset
+
+
+def model_kwargs(model_name: str, role: str, **overrides) -> ml_collections.ConfigDict:
+  """Every keyword of a model's generator or critic, with defaults, as a ConfigDict.
+
+  Config files use this so that each model option is visible in config.json
+  and overridable from the command line (`--config.model.critic.KEY=...`).
+
+  Args:
+    model_name: a name in `gaxla.models.MODELS`.
+    role: 'generator' or 'critic'.
+    **overrides: values that replace the defaults (unknown names raise).
+  """
+  from gaxla import models
+  cls = getattr(models.get(model_name), role)
+  fields = {f.name: f.default for f in dataclasses.fields(cls)
+            if f.name not in ("parent", "name") + _RESERVED_MODEL_KWARGS
+            and f.default is not dataclasses.MISSING}
+  unknown = sorted(set(overrides) - set(fields))
+  if unknown:
+    raise ConfigError(f"config: {model_name} {role} has no option(s) {', '.join(unknown)}; "
+                      f"valid: {', '.join(sorted(fields))}.")
+  fields.update(overrides)
+  return ml_collections.ConfigDict(fields)
+
+
+# Sub-dicts whose keys are free-form (checked against the model's own fields).
+_FREE_FORM = {"model.generator", "model.critic"}
+
+
+def _check_keys(config, schema, prefix: str) -> None:
+  for key in config.keys():
+    path = f"{prefix}{key}"
+    if key not in schema:
+      close = difflib.get_close_matches(key, list(schema.keys()), n=1)
+      hint = f" Did you mean '{prefix}{close[0]}'?" if close else ""
+      raise ConfigError(
+          f"config: unknown key '{path}'.{hint} Valid keys here: "
+          f"{', '.join(sorted(schema.keys()))}.")
+    value, default = config[key], schema[key]
+    if isinstance(default, ml_collections.ConfigDict) and path not in _FREE_FORM:
+      if not isinstance(value, (ml_collections.ConfigDict, dict)):
+        raise ConfigError(f"config: '{path}' must be a group of keys, got {value!r}.")
+      _check_keys(value, default, path + ".")
+
+
+def _require(ok: bool, key: str, message: str) -> None:
+  if not ok:
+    raise ConfigError(f"config: '{key}' {message}")
+
+
+def _check_model_kwargs(config) -> None:
+  from gaxla import models  # local import: models import nothing from config
+  family = models.get(config.model.name)
+  for role, cls in (("generator", family.generator), ("critic", family.critic)):
+    fields = {f.name for f in dataclasses.fields(cls)} - {"parent", "name"}
+    reserved = set(_RESERVED_MODEL_KWARGS)
+    for key in config.model[role].keys():
+      if key in reserved:
+        raise ConfigError(
+            f"config: 'model.{role}.{key}' is set from the dataset; remove it.")
+      if key not in fields:
+        close = difflib.get_close_matches(key, sorted(fields - reserved), n=1)
+        hint = f" Did you mean '{close[0]}'?" if close else ""
+        raise ConfigError(
+            f"config: unknown key 'model.{role}.{key}' for model "
+            f"'{config.model.name}'.{hint} Valid keys: "
+            f"{', '.join(sorted(fields - reserved))}.")
+
+
+def validate(config: ml_collections.ConfigDict) -> ml_collections.ConfigDict:
+  """Checks a config against the schema; raises ConfigError naming the key.
+
+  Args:
+    config: a ConfigDict (or dict) built from `defaults()`.
+
+  Returns:
+    The same config, for chaining.
+  """
+  from gaxla import data, losses, penalties, models
+
+  _check_keys(config, defaults(), "")
+  for key in ("num_steps", "batch_size", "log_every_steps", "eval_every_steps",
+              "checkpoint_every_steps"):
+    _require(isinstance(config[key], int) and config[key] > 0, key,
+             f"must be a positive integer, got {config[key]!r}.")
+  _require(isinstance(config.seed, int), "seed", f"must be an integer, got {config.seed!r}.")
+
+  _name_in(config.data.name, data.DATASETS, "data.name")
+  _name_in(config.model.name, models.MODELS, "model.name")
+  _name_in(config.loss.name, losses.LOSSES, "loss.name")
+  if config.penalty.name != "none":
+    _name_in(config.penalty.name, penalties.PENALTIES, "penalty.name", extra=["none"])
+    _require(config.penalty.weight > 0, "penalty.weight",
+             f"must be > 0 when penalty.name is '{config.penalty.name}', got "
+             f"{config.penalty.weight!r}.")
+  _require(0.0 < config.loss.real_label <= 1.0, "loss.real_label",
+           f"must be in (0, 1], got {config.loss.real_label!r}.")
+  if config.loss.real_label != 1.0:
+    _require(config.loss.name in ("minimax", "non_saturating"), "loss.real_label",
+             "(one-sided label smoothing) only applies to 'minimax' and "
+             f"'non_saturating', not '{config.loss.name}'.")
+  _require(config.weight_clip >= 0, "weight_clip", f"must be >= 0, got {config.weight_clip!r}.")
+  _require(isinstance(config.optim.n_critic, int) and config.optim.n_critic >= 1,
+           "optim.n_critic", f"must be an integer >= 1, got {config.optim.n_critic!r}.")
+  for role in ("generator", "critic"):
+    opt = config.optim[role]
+    key = f"optim.{role}"
+    _require(opt.lr > 0, f"{key}.lr", f"must be > 0, got {opt.lr!r}.")
+    _require(0 <= opt.b1 < 1, f"{key}.b1", f"must be in [0, 1), got {opt.b1!r}.")
+    _require(0 <= opt.b2 < 1, f"{key}.b2", f"must be in [0, 1), got {opt.b2!r}.")
+    _require(opt.schedule in ("constant", "linear", "cosine"), f"{key}.schedule",
+             f"must be 'constant', 'linear' or 'cosine', got {opt.schedule!r}.")
+    _require(opt.warmup_steps >= 0, f"{key}.warmup_steps", "must be >= 0.")
+    _require(opt.grad_clip_norm >= 0, f"{key}.grad_clip_norm", "must be >= 0.")
+  _require(0.0 <= config.ema.decay < 1.0, "ema.decay",
+           f"must be in [0, 1), got {config.ema.decay!r}.")
+  _require(config.model.latent_dim > 0, "model.latent_dim", "must be > 0.")
+  _require(config.eval.num_samples > 0, "eval.num_samples", "must be > 0.")
+  _require(config.eval.grid_size > 0, "eval.grid_size", "must be > 0.")
+  if config.model.conditional:
+    spec = data.DATASETS[config.data.name].num_classes
+    _require(spec > 0, "model.conditional",
+             f"is True but dataset '{config.data.name}' has no labels; set it to False.")
+  _check_model_kwargs(config)
+  return config
+
+
+def _name_in(name: Any, registry, key: str, extra=()) -> None:
+  if name not in registry:
+    valid = sorted(list(registry) + list(extra))
+    raise ConfigError(
+        f"config: '{key}' is {name!r}, which is not known. Valid names: {', '.join(valid)}.")
+
+
+def from_json(text: str) -> ml_collections.ConfigDict:
+  """Rebuilds a config saved as workdir/config.json (lists stay lists)."""
+  import json
+  return ml_collections.ConfigDict(json.loads(text))

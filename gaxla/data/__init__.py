@@ -1,0 +1,101 @@
+"""Datasets by name and the deterministic batch sources that feed training.
+
+| name           | kind   | what                                         | download |
+|----------------|--------|----------------------------------------------|----------|
+| ring, grid     | points | PacGAN 2-D Gaussian mixtures                 | none     |
+| digits         | images | scikit-learn's bundled 8x8 digits, 10 classes | none     |
+| fashion_mnist  | images | 28x28 Fashion-MNIST via tfds (offline build)  | none if Debian's dataset-fashion-mnist is installed |
+
+Image sets here are small, so whole splits are held in RAM as uint8 and
+batched by `ArraySource` (deterministic in (seed, step)); see README "Data".
+"""
+
+from __future__ import annotations
+
+import dataclasses
+from typing import Callable
+
+import numpy as np
+
+from gaxla.data import mixtures
+from gaxla.data.pipeline import ArraySource, MixtureSource
+
+
+@dataclasses.dataclass(frozen=True)
+class DatasetInfo:
+  name: str
+  kind: str            # 'points' or 'images'
+  num_classes: int     # 0 for unlabelled data
+  native_shape: tuple  # one example, before resizing
+
+
+DATASETS = {
+    "ring": DatasetInfo("ring", "points", 0, (2,)),
+    "grid": DatasetInfo("grid", "points", 0, (2,)),
+    "digits": DatasetInfo("digits", "images", 10, (8, 8, 1)),
+    "fashion_mnist": DatasetInfo("fashion_mnist", "images", 10, (28, 28, 1)),
+}
+
+
+def get_info(name: str) -> DatasetInfo:
+  if name not in DATASETS:
+    raise ValueError(f"unknown dataset {name!r}; valid names: {', '.join(sorted(DATASETS))}")
+  return DATASETS[name]
+
+
+def example_shape(data_config) -> tuple:
+  """Shape of one training example after preprocessing."""
+  info = get_info(data_config.name)
+  if info.kind == "images" and data_config.image_size:
+    return (data_config.image_size, data_config.image_size, info.native_shape[-1])
+  return tuple(info.native_shape)
+
+
+def resize_images(images: np.ndarray, size: int) -> np.ndarray:
+  """Bilinear resize of uint8 NHWC images to size x size."""
+  from PIL import Image
+  if images.shape[1:3] == (size, size):
+    return images
+  out = np.empty((len(images), size, size, images.shape[-1]), np.uint8)
+  for i, image in enumerate(images):
+    pil = Image.fromarray(image[..., 0] if image.shape[-1] == 1 else image)
+    resized = np.asarray(pil.resize((size, size), Image.BILINEAR))
+    out[i] = resized.reshape(size, size, -1)
+  return out
+
+
+def load_images(data_config, split: str = "train") -> tuple[np.ndarray, np.ndarray]:
+  """Loads a whole image split as (uint8 NHWC, int32 labels), resized per config."""
+  name = data_config.name
+  if name == "digits":
+    from gaxla.data import digits
+    images, labels = digits.load()
+  elif name == "fashion_mnist":
+    from gaxla.data import fashion_mnist
+    images, labels = fashion_mnist.load(
+        split, data_dir=data_config.data_dir or None,
+        source_dir=data_config.source_dir or None)
+  else:
+    raise ValueError(f"dataset {name!r} has no images")
+  if data_config.image_size:
+    images = resize_images(images, data_config.image_size)
+  return images, labels
+
+
+def make_source(data_config, batch_size: int, n_critic: int, seed: int):
+  """Builds the training batch source for a config's `data` group.
+
+  Args:
+    data_config: the config's `data` group.
+    batch_size: global batch per update.
+    n_critic: critic updates per generator step (leading batch axis).
+    seed: the run seed; batches are a pure function of (seed, step).
+
+  Returns:
+    An object with `batch(step) -> {'x', 'label'}`.
+  """
+  info = get_info(data_config.name)
+  if info.kind == "points":
+    return MixtureSource(mixtures.MIXTURES[info.name](), batch_size, n_critic, seed)
+  images, labels = load_images(data_config, "train")
+  return ArraySource(images, labels, batch_size, n_critic, seed)

@@ -1,0 +1,3 @@
+"""Evaluation metrics."""
+
+from gaxla.evaluate.mode_coverage import mode_coverage  # noqa: F401

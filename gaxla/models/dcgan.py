@@ -1,0 +1,92 @@
+"""DCGAN generator and critic (Radford et al., 2016) for small images.
+
+Resolutions whose side halves down to at most 7 work: 8, 16, 28 (7x7 base),
+32 (4x4 base), 64. Class conditioning: a label embedding concatenated to z in
+G; in D either a projection (Miyato & Koyama, 2018: logit += <embed(y), h>)
+or concatenation of one-hot label planes to the input image.
+"""
+
+from __future__ import annotations
+
+from typing import Sequence
+
+import flax.linen as nn
+import jax
+import jax.numpy as jnp
+
+from gaxla.nn import Conv, ConvTranspose, Dense
+
+
+def _num_halvings(side: int) -> int:
+  """How many stride-2 stages take `side` down to a base of at most 7."""
+  n = 0
+  while side > 7:
+    if side % 2:
+      raise ValueError(f"DCGAN needs an image side that halves down to <= 7, got {side}")
+    side //= 2
+    n += 1
+  return n
+
+
+class DCGANGenerator(nn.Module):
+  """z [B, latent] (+ labels) -> images [B, H, W, C] in [-1, 1] (tanh)."""
+
+  out_shape: Sequence[int] = (32, 32, 3)
+  num_classes: int = 0
+  base_channels: int = 64     # channels of the last hidden stage; doubled per stage down
+  embed_dim: int = 32
+  spectral_norm: bool = False
+
+  @nn.compact
+  def __call__(self, z: jax.Array, labels: jax.Array | None = None, *, train: bool) -> jax.Array:
+    height, _, channels = self.out_shape
+    stages = _num_halvings(height)
+    base = height // (2 ** stages)
+    h = z
+    if self.num_classes:
+      h = jnp.concatenate([h, nn.Embed(self.num_classes, self.embed_dim)(labels)], -1)
+    width = self.base_channels * 2 ** max(stages - 1, 0)
+    h = Dense(base * base * width, spectral_norm=self.spectral_norm)(h, train)
+    h = h.reshape(z.shape[0], base, base, width)
+    h = nn.relu(nn.BatchNorm(use_running_average=not train, momentum=0.9)(h))
+    for stage in range(stages - 1):
+      width = self.base_channels * 2 ** (stages - 2 - stage)
+      h = ConvTranspose(width, (4, 4), (2, 2), spectral_norm=self.spectral_norm)(h, train)
+      h = nn.relu(nn.BatchNorm(use_running_average=not train, momentum=0.9)(h))
+    if stages:
+      h = ConvTranspose(channels, (4, 4), (2, 2), spectral_norm=self.spectral_norm)(h, train)
+    else:
+      h = Conv(channels, (3, 3), spectral_norm=self.spectral_norm)(h, train)
+    return jnp.tanh(h)
+
+
+class DCGANCritic(nn.Module):
+  """images [B, H, W, C] (+ labels) -> logits [B]."""
+
+  num_classes: int = 0
+  base_channels: int = 64
+  spectral_norm: bool = True
+  conditioning: str = "projection"   # or 'concat'
+  leaky_slope: float = 0.2
+
+  @nn.compact
+  def __call__(self, x: jax.Array, labels: jax.Array | None = None, *, train: bool) -> jax.Array:
+    if self.conditioning not in ("projection", "concat"):
+      raise ValueError(
+          f"critic conditioning must be 'projection' or 'concat', got {self.conditioning!r}")
+    h = x
+    if self.num_classes and self.conditioning == "concat":
+      planes = jax.nn.one_hot(labels, self.num_classes, dtype=x.dtype)
+      planes = jnp.broadcast_to(planes[:, None, None, :], x.shape[:3] + (self.num_classes,))
+      h = jnp.concatenate([h, planes], -1)
+    stages = max(_num_halvings(x.shape[1]), 1)
+    for stage in range(stages):
+      h = Conv(self.base_channels * 2 ** stage, (4, 4), (2, 2),
+               spectral_norm=self.spectral_norm)(h, train)
+      h = nn.leaky_relu(h, self.leaky_slope)
+    h = h.reshape(h.shape[0], -1)
+    logits = Dense(1, spectral_norm=self.spectral_norm)(h, train)[:, 0]
+    if self.num_classes and self.conditioning == "projection":
+      embed = nn.Embed(self.num_classes, h.shape[-1])(labels)
+      logits = logits + jnp.sum(embed * h, axis=-1)
+    return logits

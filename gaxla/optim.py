@@ -1,0 +1,43 @@
+"""The generator and critic optax chains (two-timescale updates, TTUR).
+
+Each side gets its own Adam with its own learning rate, betas and schedule,
+so G and D can run on different timescales (Heusel et al., 2017).
+"""
+
+from __future__ import annotations
+
+import optax
+
+
+def learning_rate(opt_config, num_steps: int) -> optax.Schedule:
+  """The schedule for one side: optional linear warm-up, then constant/linear/cosine."""
+  peak = float(opt_config.lr)
+  warmup = int(opt_config.warmup_steps)
+  decay_steps = max(num_steps - warmup, 1)
+  if opt_config.schedule == "constant":
+    main = optax.constant_schedule(peak)
+  elif opt_config.schedule == "linear":
+    main = optax.linear_schedule(peak, 0.0, decay_steps)
+  elif opt_config.schedule == "cosine":
+    main = optax.cosine_decay_schedule(peak, decay_steps)
+  else:
+    raise ValueError(f"unknown schedule {opt_config.schedule!r}")
+  if warmup:
+    return optax.join_schedules([optax.linear_schedule(0.0, peak, warmup), main], [warmup])
+  return main
+
+
+def make_optimizer(opt_config, num_steps: int) -> optax.GradientTransformation:
+  """Adam (with optional global-norm clipping) for one side of the game.
+
+  Args:
+    opt_config: `config.optim.generator` or `config.optim.critic`.
+    num_steps: schedule length in updates of this side (the critic's schedule
+      counts critic updates, i.e. num_steps * n_critic).
+  """
+  chain = []
+  if opt_config.grad_clip_norm:
+    chain.append(optax.clip_by_global_norm(opt_config.grad_clip_norm))
+  chain.append(optax.adam(learning_rate(opt_config, num_steps), b1=opt_config.b1,
+                          b2=opt_config.b2, eps=opt_config.eps))
+  return optax.chain(*chain)

@@ -1,0 +1,53 @@
+"""Run output: metrics.jsonl, and a progress bar or plain log lines.
+
+Interactive runs (stderr is a terminal) get a tqdm bar with ETA and the latest
+losses; otherwise every logged step prints `[step] name = value` lines, which
+read well in CI logs and job schedulers. Only process 0 writes anything.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import sys
+import time
+
+
+class ProgressLog:
+  """Writes metrics to `workdir/metrics.jsonl` and reports progress."""
+
+  def __init__(self, workdir: str | None, num_steps: int, start_step: int,
+               show_progress: bool | None = None):
+    self.enabled = workdir is not None
+    self.path = os.path.join(workdir, "metrics.jsonl") if workdir else None
+    if show_progress is None:
+      show_progress = sys.stderr.isatty()
+    self.bar = None
+    self.start = time.time()
+    if self.enabled and show_progress:
+      from tqdm import tqdm
+      self.bar = tqdm(total=num_steps, initial=start_step, unit="step", dynamic_ncols=True)
+    self._shown = start_step
+
+  def write(self, step: int, metrics: dict[str, float]) -> None:
+    if not self.enabled:
+      return
+    record = {"step": step, "time": round(time.time() - self.start, 3), **metrics}
+    with open(self.path, "a") as f:
+      f.write(json.dumps(record) + "\n")
+    if self.bar is not None:
+      keys = [k for k in ("d_loss", "g_loss", "eval/modes_covered", "eval/high_quality")
+              if k in metrics]
+      self.bar.set_postfix({k.split("/")[-1]: f"{metrics[k]:.3g}" for k in keys}, refresh=False)
+    else:
+      for key, value in metrics.items():
+        print(f"[{step}] {key} = {value:.6g}", flush=True)
+
+  def advance(self, step: int) -> None:
+    if self.bar is not None:
+      self.bar.update(step - self._shown)
+      self._shown = step
+
+  def close(self) -> None:
+    if self.bar is not None:
+      self.bar.close()

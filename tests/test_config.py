@@ -1,0 +1,96 @@
+"""Config validation: every bad value gets one error naming the key."""
+
+import glob
+import importlib.util
+import os
+
+import pytest
+
+from conftest import tiny_mlp_config
+from gaxla.config import ConfigError, defaults, validate
+
+CONFIG_DIR = os.path.join(os.path.dirname(__file__), "..", "configs")
+
+
+def _load(path):
+  spec = importlib.util.spec_from_file_location("cfg", path)
+  module = importlib.util.module_from_spec(spec)
+  spec.loader.exec_module(module)
+  return module
+
+
+@pytest.mark.parametrize("path", sorted(glob.glob(os.path.join(CONFIG_DIR, "*.py"))))
+def test_shipped_configs_validate_and_document_their_command(path):
+  module = _load(path)
+  config = module.get_config()
+  validate(config)
+  assert "gaxla train --config configs/" + os.path.basename(path) in module.__doc__
+  for key in ("seed", "num_steps", "batch_size", "log_every_steps", "eval_every_steps",
+              "checkpoint_every_steps"):
+    assert key in config
+
+
+@pytest.mark.parametrize("key,value,needle", [
+    ("loss.name", "wasserstien", "'loss.name'"),
+    ("model.name", "stylegan9", "'model.name'"),
+    ("data.name", "imagenet9", "'data.name'"),
+    ("penalty.name", "r3", "'penalty.name'"),
+    ("optim.generator.lr", 0.0, "'optim.generator.lr'"),
+    ("optim.critic.lr", -1e-4, "'optim.critic.lr'"),
+    ("optim.n_critic", 0, "'optim.n_critic'"),
+    ("batch_size", 0, "'batch_size'"),
+    ("num_steps", -5, "'num_steps'"),
+    ("ema.decay", 1.0, "'ema.decay'"),
+    ("weight_clip", -0.1, "'weight_clip'"),
+    ("loss.real_label", 1.5, "'loss.real_label'"),
+])
+def test_bad_values_name_the_key(key, value, needle):
+  config = tiny_mlp_config(**{key: value})
+  with pytest.raises(ConfigError) as info:
+    validate(config)
+  assert needle in str(info.value)
+  assert "\n" not in str(info.value)
+
+
+def test_unknown_names_list_the_valid_ones():
+  with pytest.raises(ConfigError, match="Valid names: .*hinge.*wasserstein"):
+    validate(tiny_mlp_config(**{"loss.name": "nope"}))
+  with pytest.raises(ConfigError, match="Valid names: dcgan, mlp"):
+    validate(tiny_mlp_config(**{"model.name": "nope"}))
+
+
+def test_unknown_key_is_an_error_with_suggestion():
+  config = tiny_mlp_config()
+  config.batch_sizes = 3
+  with pytest.raises(ConfigError, match="unknown key 'batch_sizes'.*'batch_size'"):
+    validate(config)
+  config = tiny_mlp_config()
+  config.optim.generator.learning_rate = 1e-3
+  with pytest.raises(ConfigError, match="unknown key 'optim.generator.learning_rate'.*Valid keys here: .*lr"):
+    validate(config)
+
+
+def test_unknown_model_kwarg_is_an_error():
+  config = tiny_mlp_config()
+  config.model.critic = dict(hiden=(8,))
+  with pytest.raises(ConfigError, match="'model.critic.hiden'.*Did you mean 'hidden'"):
+    validate(config)
+  config.model.critic = dict(num_classes=3)
+  with pytest.raises(ConfigError, match="'model.critic.num_classes' is set from the dataset"):
+    validate(config)
+
+
+def test_penalty_needs_weight_and_smoothing_needs_sigmoid_loss():
+  with pytest.raises(ConfigError, match="'penalty.weight'"):
+    validate(tiny_mlp_config(**{"penalty.name": "wgan_gp", "penalty.weight": 0.0}))
+  with pytest.raises(ConfigError, match="'loss.real_label'"):
+    validate(tiny_mlp_config(**{"loss.name": "hinge", "loss.real_label": 0.9}))
+
+
+def test_conditional_needs_labels():
+  with pytest.raises(ConfigError, match="'model.conditional'.*no labels"):
+    validate(tiny_mlp_config(**{"model.conditional": True}))
+
+
+def test_defaults_validate():
+  validate(defaults())
