@@ -19,8 +19,9 @@ def get_config(arg: str | None = None):
   config.model.name = "dcgan"
   config.model.conditional = True
   config.model.latent_dim = 64
-  config.model.generator = model_kwargs("dcgan", "generator", base_channels=64, embed_dim=32)
-  config.model.critic = model_kwargs("dcgan", "critic", base_channels=64,
+  config.model.generator = model_kwargs("dcgan", "generator", base_channels=32, embed_dim=32,
+                                          upsample="nearest")
+  config.model.critic = model_kwargs("dcgan", "critic", base_channels=32,
                                        spectral_norm=True, conditioning="projection")
   config.loss.name = "hinge"
   config.optim.generator.lr = 2e-4
@@ -31,7 +32,7 @@ def get_config(arg: str | None = None):
   config.optim.critic.b2 = 0.9
   config.ema.decay = 0.999
   config.ema.start_step = 500
-  config.num_steps = 6000
+  config.num_steps = 5000
   config.batch_size = 64
   config.log_every_steps = 100
   config.eval_every_steps = 1000

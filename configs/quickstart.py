@@ -18,7 +18,8 @@ def get_config(arg: str | None = None):
   config.model.name = "dcgan"
   config.model.conditional = True
   config.model.latent_dim = 32
-  config.model.generator = model_kwargs("dcgan", "generator", base_channels=32, embed_dim=16)
+  config.model.generator = model_kwargs("dcgan", "generator", base_channels=32, embed_dim=16,
+                                          upsample="nearest")
   config.model.critic = model_kwargs("dcgan", "critic", base_channels=32,
                                        spectral_norm=True, conditioning="projection")
   config.loss.name = "hinge"

@@ -316,27 +316,35 @@ def train_and_evaluate(config: ml_collections.ConfigDict, workdir: str,
   log = progress.ProgressLog(workdir if is_chief else None, config.num_steps,
                              start_step, show_progress)
   last: dict[str, float] = {}
-  step_start = time.perf_counter()
+  step_start, last_log_step = time.perf_counter(), start_step
   try:
     for step in range(start_step, config.num_steps):
       batch = source.batch(step)
       state, metrics = trainer.train_step(state, batch)
       done = step + 1
-      if done % config.log_every_steps == 0 or done == config.num_steps:
+      is_last = done == config.num_steps
+      log_now = done % config.log_every_steps == 0 or is_last
+      save_now = done % config.checkpoint_every_steps == 0 or is_last
+      if log_now or save_now:
         host = {k: float(v) for k, v in jax.device_get(metrics).items()}
+        # Checked before any save, so a diverged state never replaces a good checkpoint.
         if not all(np.isfinite(v) for v in host.values()):
-          raise FloatingPointError(f"non-finite metrics at step {done}: {host}")
+          raise FloatingPointError(
+              f"non-finite metrics at step {done}: {host}. The last checkpoint in "
+              f"{workdir}/checkpoints is from before this; lower the learning rates "
+              "or add a penalty.")
+      if log_now:
         now = time.perf_counter()
-        host["steps_per_sec"] = config.log_every_steps / max(now - step_start, 1e-9)
-        step_start = now
+        host["steps_per_sec"] = (done - last_log_step) / max(now - step_start, 1e-9)
+        step_start, last_log_step = now, done
         last = host
         log.write(done, host)
-      if done % config.eval_every_steps == 0 or done == config.num_steps:
+      if done % config.eval_every_steps == 0 or is_last:
         results = evaluate(trainer, state, config, workdir if is_chief else None, fixed_key)
         if results:
           last.update(results)
           log.write(done, results)
-      if done % config.checkpoint_every_steps == 0 or done == config.num_steps:
+      if save_now:
         checkpoint.save(manager, done, state)
       log.advance(done)
   finally:

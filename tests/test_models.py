@@ -9,9 +9,10 @@ from gaxla import models
 from gaxla.models.dcgan import DCGANCritic, DCGANGenerator
 
 
+@pytest.mark.parametrize("upsample", ["transpose", "nearest"])
 @pytest.mark.parametrize("shape", [(28, 28, 1), (32, 32, 3), (16, 16, 1), (8, 8, 1)])
-def test_dcgan_shapes(shape):
-  g = DCGANGenerator(out_shape=shape, base_channels=4)
+def test_dcgan_shapes(shape, upsample):
+  g = DCGANGenerator(out_shape=shape, base_channels=4, upsample=upsample)
   d = DCGANCritic(base_channels=4)
   z = jnp.ones((2, 8))
   gv = g.init(jax.random.key(0), z, None, train=False)
@@ -22,9 +23,12 @@ def test_dcgan_shapes(shape):
   assert d.apply(dv, x, None, train=False).shape == (2,)
 
 
-def test_unsupported_resolution_is_a_clear_error():
+def test_unsupported_options_are_clear_errors():
   g = DCGANGenerator(out_shape=(30, 30, 1))
   with pytest.raises(ValueError, match="halves down"):
+    g.init(jax.random.key(0), jnp.ones((1, 4)), None, train=False)
+  g = DCGANGenerator(out_shape=(16, 16, 1), upsample="bicubic")
+  with pytest.raises(ValueError, match="'transpose' or 'nearest'"):
     g.init(jax.random.key(0), jnp.ones((1, 4)), None, train=False)
 
 

@@ -36,6 +36,19 @@ class DCGANGenerator(nn.Module):
   base_channels: int = 64     # channels of the last hidden stage; doubled per stage down
   embed_dim: int = 32
   spectral_norm: bool = False
+  # 'transpose': 4x4 stride-2 transposed convolutions (the DCGAN paper).
+  # 'nearest': nearest-neighbour 2x upsampling then a 3x3 convolution; same
+  # receptive field, no checkerboard artifacts, and ~3x faster on XLA:CPU
+  # (fwd+bwd of one 7->14 stage at batch 64: 183 ms vs 56 ms, 2-core CPU).
+  upsample: str = "transpose"
+
+  def _up(self, h: jax.Array, features: int, train: bool) -> jax.Array:
+    if self.upsample == "transpose":
+      return ConvTranspose(features, (4, 4), (2, 2), spectral_norm=self.spectral_norm)(h, train)
+    if self.upsample == "nearest":
+      h = jnp.repeat(jnp.repeat(h, 2, axis=1), 2, axis=2)
+      return Conv(features, (3, 3), spectral_norm=self.spectral_norm)(h, train)
+    raise ValueError(f"generator upsample must be 'transpose' or 'nearest', got {self.upsample!r}")
 
   @nn.compact
   def __call__(self, z: jax.Array, labels: jax.Array | None = None, *, train: bool) -> jax.Array:
@@ -51,10 +64,10 @@ class DCGANGenerator(nn.Module):
     h = nn.relu(nn.BatchNorm(use_running_average=not train, momentum=0.9)(h))
     for stage in range(stages - 1):
       width = self.base_channels * 2 ** (stages - 2 - stage)
-      h = ConvTranspose(width, (4, 4), (2, 2), spectral_norm=self.spectral_norm)(h, train)
+      h = self._up(h, width, train)
       h = nn.relu(nn.BatchNorm(use_running_average=not train, momentum=0.9)(h))
     if stages:
-      h = ConvTranspose(channels, (4, 4), (2, 2), spectral_norm=self.spectral_norm)(h, train)
+      h = self._up(h, channels, train)
     else:
       h = Conv(channels, (3, 3), spectral_norm=self.spectral_norm)(h, train)
     return jnp.tanh(h)
