@@ -96,7 +96,7 @@ def save_png(picture: np.ndarray, path: str, upscale: int = 0) -> None:
     picture = picture[..., 0]
   image = Image.fromarray(picture)
   if not upscale:
-    upscale = max(1, 512 // max(image.size))
+    upscale = max(1, -(-512 // max(image.size)))  # ceil: at least ~512 px wide
   if upscale > 1:
     image = image.resize((image.size[0] * upscale, image.size[1] * upscale), Image.NEAREST)
   image.save(path)
