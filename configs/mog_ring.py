@@ -13,11 +13,22 @@ def get_config(arg: str | None = None):
   config.data.name = "ring"
   config.model.name = "mlp"
   config.model.latent_dim = 16
-  config.model.generator = model_kwargs("mlp", "generator", hidden=(256, 256, 256))
-  config.model.critic = model_kwargs("mlp", "critic", hidden=(256, 256, 256))
-  config.num_steps = 3000
+  config.model.generator = model_kwargs("mlp", "generator", hidden=(256, 256, 256, 256))
+  config.model.critic = model_kwargs("mlp", "critic", hidden=(128, 128, 128))
+  # Zero-centred gradient penalty on real data (R1, Mescheder et al. 2018)
+  # keeps the critic from oscillating around the modes.
+  config.loss.name = "non_saturating"
+  config.penalty.name = "r1"
+  config.penalty.weight = 0.03
+  for side in (config.optim.generator, config.optim.critic):
+    side.lr = 1e-3
+    side.b1 = 0.0
+    side.b2 = 0.999
+    side.schedule = "linear"   # decay to 0: the last steps sharpen the modes
+  config.ema.decay = 0.999
+  config.num_steps = 20000
   config.batch_size = 256
-  config.log_every_steps = 500
-  config.eval_every_steps = 1000
-  config.checkpoint_every_steps = 3000
+  config.log_every_steps = 1000
+  config.eval_every_steps = 20000
+  config.checkpoint_every_steps = 20000
   return config

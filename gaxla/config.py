@@ -65,6 +65,11 @@ def defaults() -> ml_collections.ConfigDict:
   config.loss = ml_collections.ConfigDict(dict(
       name="non_saturating",  # see gaxla.losses.LOSSES
       real_label=1.0,         # < 1: one-sided label smoothing (minimax / non_saturating)
+      # Top-k training (Sinha et al., 2020): the generator loss uses only the
+      # fraction of fakes the critic rates most real. The fraction decays
+      # exponentially from 1 to `top_k` over `top_k_anneal_steps`; 1.0 = off.
+      top_k=1.0,
+      top_k_anneal_steps=1000,
   ))
   config.penalty = ml_collections.ConfigDict(dict(
       name="none",            # 'none' or a name in gaxla.penalties.PENALTIES
@@ -191,6 +196,13 @@ def validate(config: ml_collections.ConfigDict) -> ml_collections.ConfigDict:
     _require(config.loss.name in ("minimax", "non_saturating"), "loss.real_label",
              "(one-sided label smoothing) only applies to 'minimax' and "
              f"'non_saturating', not '{config.loss.name}'.")
+  _require(0.0 < config.loss.top_k <= 1.0, "loss.top_k",
+           f"must be in (0, 1], got {config.loss.top_k!r}.")
+  _require(config.loss.top_k_anneal_steps > 0, "loss.top_k_anneal_steps", "must be > 0.")
+  if config.loss.top_k < 1.0:
+    _require(not losses.get(config.loss.name).uses_real_in_generator, "loss.top_k",
+             f"needs a generator loss that is a mean over fakes; '{config.loss.name}' "
+             "is relativistic. Use top_k = 1.0 or another loss.")
   _require(config.weight_clip >= 0, "weight_clip", f"must be >= 0, got {config.weight_clip!r}.")
   _require(isinstance(config.optim.n_critic, int) and config.optim.n_critic >= 1,
            "optim.n_critic", f"must be an integer >= 1, got {config.optim.n_critic!r}.")

@@ -148,3 +148,23 @@ def test_generator_learns_on_ring():
   modes = data.mixtures.ring().modes
   err = lambda pts: float(np.mean(np.min(np.linalg.norm(pts[:, None] - modes[None], axis=-1), 1)))
   assert err(after) < 0.5 * err(before)
+
+
+def test_top_k_generator_loss_keeps_the_best_rated_fakes():
+  config = tiny_mlp_config(**{"loss.top_k": 0.5, "loss.top_k_anneal_steps": 100})
+  trainer = train.trainer_for(config)
+  np.testing.assert_allclose(float(trainer.top_k_fraction(jnp.array(0))), 1.0)
+  np.testing.assert_allclose(float(trainer.top_k_fraction(jnp.array(50))), np.sqrt(0.5), rtol=1e-6)
+  np.testing.assert_allclose(float(trainer.top_k_fraction(jnp.array(500))), 0.5, rtol=1e-6)
+  logits = jnp.array([3.0, -2.0, 0.5, -1.0, 2.0, -4.0])
+  loss = trainer._top_k_generator_loss(logits, jnp.array(1000))
+  best = jnp.array([3.0, 2.0, 0.5])  # top half by critic score
+  np.testing.assert_allclose(float(loss), float(trainer.loss.generator(best, best)), rtol=1e-6)
+  full = trainer._top_k_generator_loss(logits, jnp.array(0))
+  np.testing.assert_allclose(float(full), float(trainer.loss.generator(logits, logits)), rtol=1e-6)
+
+
+def test_top_k_rejects_relativistic_losses():
+  from gaxla.config import ConfigError, validate
+  with pytest.raises(ConfigError, match="'loss.top_k'"):
+    validate(tiny_mlp_config(**{"loss.top_k": 0.5, "loss.name": "relativistic_average"}))

@@ -1,0 +1,68 @@
+"""Times the jitted train step of a config: compile time, step time, images/s.
+
+  python scripts/bench_step.py --config configs/fashion_mnist_dcgan.py --steps 50
+
+Uses a fixed real batch from the config's dataset so that only the step is
+timed (data loading is separate and cheap for the in-memory sources).
+"""
+
+from __future__ import annotations
+
+import argparse
+import importlib.util
+import json
+import os
+import platform
+import time
+
+import jax
+
+
+def main() -> None:
+  parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+  parser.add_argument("--config", required=True)
+  parser.add_argument("--steps", type=int, default=50)
+  parser.add_argument("--batch_size", type=int, default=0, help="override (0 = config's)")
+  args = parser.parse_args()
+  from absl import logging
+  logging.set_verbosity(logging.WARNING)
+  from gaxla import config as config_lib, data, train
+
+  spec = importlib.util.spec_from_file_location("cfg", args.config)
+  module = importlib.util.module_from_spec(spec)
+  spec.loader.exec_module(module)
+  config = module.get_config()
+  if args.batch_size:
+    config.batch_size = args.batch_size
+  config_lib.validate(config)
+  trainer = train.trainer_for(config)
+  state = jax.jit(trainer.init, static_argnums=0)(config.seed)
+  source = data.make_source(config.data, config.batch_size, config.optim.n_critic, config.seed)
+  batch = source.batch(0)
+
+  start = time.perf_counter()
+  compiled = trainer.train_step.lower(state, batch).compile()
+  compile_s = time.perf_counter() - start
+  state, metrics = compiled(state, batch)  # warm-up
+  jax.block_until_ready(metrics)
+  start = time.perf_counter()
+  for _ in range(args.steps):
+    state, metrics = compiled(state, batch)
+  jax.block_until_ready(metrics)
+  step_s = (time.perf_counter() - start) / args.steps
+  # Images through the generator per step: n_critic critic batches + 1 generator batch.
+  images = config.batch_size * (config.optim.n_critic + 1)
+  result = {
+      "config": os.path.basename(args.config), "batch_size": config.batch_size,
+      "n_critic": config.optim.n_critic, "devices": jax.device_count(),
+      "backend": jax.default_backend(), "compile_s": round(compile_s, 2),
+      "step_ms": round(1000 * step_s, 2),
+      "real_images_per_s": round(config.batch_size * config.optim.n_critic / step_s, 1),
+      "generated_images_per_s": round(images / step_s, 1),
+      "machine": f"{platform.machine()}, {os.cpu_count()} cores",
+  }
+  print(json.dumps(result))
+
+
+if __name__ == "__main__":
+  main()
