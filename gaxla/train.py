@@ -14,7 +14,6 @@ Read top to bottom:
 from __future__ import annotations
 
 import functools
-import json
 import os
 import time
 from typing import Any
@@ -36,10 +35,6 @@ def _split_collections(variables) -> tuple[Any, dict]:
   variables = dict(variables)
   params = variables.pop("params")
   return params, variables
-
-
-def _global_norm(tree) -> jax.Array:
-  return optax.tree.norm(tree)
 
 
 def _apply_train(module, variables: dict, *args):
@@ -159,7 +154,7 @@ class GANTrainer:
     metrics = {
         "d_loss": adv, "penalty": penalty_value, "d_total_loss": loss,
         "d_real_logit": real_mean, "d_fake_logit": fake_mean,
-        "d_grad_norm": _global_norm(grads),
+        "d_grad_norm": optax.tree.norm(grads),
     }
     return (g_collections, d), metrics
 
@@ -203,8 +198,7 @@ class GANTrainer:
           state.g.params, carry, (reals[i], labels[i], critic_keys[i]))
       per_update.append(update_metrics)
     g_collections, d = carry
-    d_metrics = jax.tree.map(lambda *v: jnp.stack(v), *per_update)
-    d_metrics = jax.tree.map(jnp.mean, d_metrics)
+    d_metrics = jax.tree.map(lambda *v: jnp.mean(jnp.stack(v)), *per_update)
 
     # One generator update against the updated critic.
     real, real_labels = reals[-1], labels[-1]
@@ -239,7 +233,7 @@ class GANTrainer:
         g_ema_params=g_ema,
         rng=state.rng,
     )
-    metrics = dict(d_metrics, g_loss=g_loss, g_grad_norm=_global_norm(g_grads))
+    metrics = dict(d_metrics, g_loss=g_loss, g_grad_norm=optax.tree.norm(g_grads))
     return new_state, metrics
 
 

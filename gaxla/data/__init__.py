@@ -13,7 +13,6 @@ batched by `ArraySource` (deterministic in (seed, step)); see README "Data".
 from __future__ import annotations
 
 import dataclasses
-from typing import Callable
 
 import numpy as np
 
