@@ -8,6 +8,7 @@ Where things live:
   nn/            layers: spectral-normed Dense/Conv, conditioning helpers
   models/        generator/critic families (mlp, dcgan) behind a name registry
   optim.py       the two optax chains (TTUR)
+  parallel.py    device mesh, state/batch shardings, multi-host start-up
   data/          2-D mixtures, digits, Fashion-MNIST (tfds, offline) and batching
   evaluate/      metrics (mode coverage for 2-D mixtures)
   train.py       init_state, train_step, train_and_evaluate

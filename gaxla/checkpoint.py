@@ -43,8 +43,11 @@ def restore(manager: ocp.CheckpointManager, abstract_state, step: int | None = N
     raise FileNotFoundError(
         f"no checkpoint for step {step} in {manager.directory}; available: "
         f"{sorted(manager.all_steps()) or 'none'}")
+  # Keep each leaf's sharding: the checkpoint lands on this process's mesh,
+  # whatever mesh wrote it.
   target = jax.tree.map(
-      lambda x: jax.ShapeDtypeStruct(x.shape, x.dtype), abstract_state)
+      lambda x: jax.ShapeDtypeStruct(x.shape, x.dtype, sharding=getattr(x, "sharding", None)),
+      abstract_state)
   try:
     return manager.restore(step, args=ocp.args.StandardRestore(target))
   except Exception as e:  # orbax raises many types; one readable message here

@@ -86,6 +86,25 @@ def defaults() -> ml_collections.ConfigDict:
       decay=0.999,            # EMA of generator params; 0 disables
       start_step=0,           # before this step the EMA copies the params
   ))
+  config.optim.grad_accum_steps = 1  # > 1: split each update's batch into this many micro-batches
+
+  # Devices. The step is partitioned over a ('data', 'fsdp') mesh; see gaxla/parallel.py.
+  config.mesh = ml_collections.ConfigDict(dict(
+      data=-1,                # batch axis size; -1 = all devices left by 'fsdp'
+      fsdp=1,                 # > 1: also shard params and optimizer state over this axis
+  ))
+  # Multi-host start-up through jax.distributed.initialize() (or GAXLA_DISTRIBUTED=1).
+  # Leave the rest empty on TPU pods, SLURM and Open MPI: JAX detects them.
+  config.distributed = ml_collections.ConfigDict(dict(
+      enabled=False,
+      coordinator_address="",  # e.g. 'localhost:1234' for processes on one machine
+      num_processes=0,         # 0 = detect
+      process_id=-1,           # -1 = detect
+  ))
+  # 'bfloat16': G and D compute in bf16; params, optimizer state, BatchNorm and
+  # spectral-norm statistics and the losses stay float32.
+  config.compute_dtype = "float32"
+
   config.eval = ml_collections.ConfigDict(dict(
       num_samples=2500,       # samples for mode coverage (PacGAN protocol)
       grid_size=10,           # sample grid: grid_size x grid_size images
@@ -216,6 +235,17 @@ def validate(config: ml_collections.ConfigDict) -> ml_collections.ConfigDict:
              f"must be 'constant', 'linear' or 'cosine', got {opt.schedule!r}.")
     _require(opt.warmup_steps >= 0, f"{key}.warmup_steps", "must be >= 0.")
     _require(opt.grad_clip_norm >= 0, f"{key}.grad_clip_norm", "must be >= 0.")
+  accum = config.optim.grad_accum_steps
+  _require(isinstance(accum, int) and accum >= 1, "optim.grad_accum_steps",
+           f"must be an integer >= 1, got {accum!r}.")
+  _require(config.batch_size % accum == 0, "optim.grad_accum_steps",
+           f"= {accum} must divide batch_size = {config.batch_size}.")
+  _require(config.compute_dtype in ("float32", "bfloat16"), "compute_dtype",
+           f"must be 'float32' or 'bfloat16', got {config.compute_dtype!r}.")
+  for axis in ("data", "fsdp"):
+    size = config.mesh[axis]
+    _require(isinstance(size, int) and (size == -1 or size >= 1), f"mesh.{axis}",
+             f"must be a positive integer or -1, got {size!r}.")
   _require(0.0 <= config.ema.decay < 1.0, "ema.decay",
            f"must be in [0, 1), got {config.ema.decay!r}.")
   _require(config.model.latent_dim > 0, "model.latent_dim", "must be > 0.")

@@ -25,7 +25,7 @@ import numpy as np
 import optax
 
 from gaxla import checkpoint, config as config_lib, data, losses, models, penalties
-from gaxla import progress, sample as sample_lib
+from gaxla import parallel, progress, sample as sample_lib
 from gaxla.evaluate import mode_coverage
 from gaxla.optim import make_optimizer
 from gaxla.state import GANState, Player
@@ -46,17 +46,35 @@ def _apply_train(module, variables: dict, *args):
   return out, {**collections, **updates}
 
 
+def _cast_floats(tree, dtype):
+  return jax.tree.map(
+      lambda x: x.astype(dtype) if jnp.issubdtype(x.dtype, jnp.floating) else x, tree)
+
+
+def _like(tree, reference):
+  """`tree` cast leaf by leaf to the dtypes of `reference` (same structure)."""
+  return jax.tree.map(lambda x, r: x.astype(r.dtype), tree, reference)
+
+
+def _split_micro(tree, num: int):
+  """[B, ...] leaves -> [num, B / num, ...] (micro-batches for accumulation)."""
+  return jax.tree.map(lambda x: x.reshape((num, x.shape[0] // num) + x.shape[1:]), tree)
+
+
 class GANTrainer:
   """Builds models, losses and optimizers from a validated config.
 
   Attributes:
     generator, critic: Flax modules.
+    mesh: the device mesh (from `config.mesh` unless given).
+    state_sharding, batch_sharding: where the state's leaves and the batch live.
     train_step: jitted `(state, batch) -> (state, metrics)`; `batch` is
-      {'x': [n_critic, B, ...] float32, 'label': [n_critic, B] int32}.
+      {'x': [n_critic, B, ...] float32, 'label': [n_critic, B] int32} with the
+      global batch B; the state and batch are partitioned over `mesh`.
   """
 
   def __init__(self, config: ml_collections.ConfigDict, example_shape: tuple,
-               num_classes: int):
+               num_classes: int, mesh: jax.sharding.Mesh | None = None):
     self.config = config
     self.example_shape = tuple(example_shape)
     self.num_classes = num_classes if config.model.conditional else 0
@@ -70,9 +88,23 @@ class GANTrainer:
     n_critic = int(config.optim.n_critic)
     self.g_tx = make_optimizer(config.optim.generator, config.num_steps)
     self.d_tx = make_optimizer(config.optim.critic, config.num_steps * n_critic)
+    self.accum_steps = int(config.optim.grad_accum_steps)
+    self.compute_dtype = jnp.dtype(config.compute_dtype)
+
+    # --- Devices: mesh and shardings (shapes first, then shard) ---
+    self.mesh = parallel.make_mesh(config.mesh) if mesh is None else mesh
+    parallel.check_batch_size(config.batch_size, self.mesh)
+    parallel.check_batch_size(config.batch_size // self.accum_steps, self.mesh,
+                              key="batch_size / optim.grad_accum_steps")
+    abstract = jax.eval_shape(functools.partial(self.init, 0))
+    self.state_sharding = parallel.state_shardings(abstract, self.mesh)
+    self.batch_sharding = parallel.batch_sharding(self.mesh)
     # Buffer donation is not implemented on CPU (it only warns there).
     donate = () if jax.default_backend() == "cpu" else (0,)
-    self.train_step = jax.jit(self._train_step, donate_argnums=donate)
+    self.train_step = jax.jit(
+        self._train_step, donate_argnums=donate,
+        in_shardings=(self.state_sharding, self.batch_sharding),
+        out_shardings=(self.state_sharding, parallel.replicated(self.mesh)))
 
   # --------------------------------------------------------------------------
   # Init
@@ -97,8 +129,21 @@ class GANTrainer:
     )
 
   def abstract_state(self, seed: int = 0) -> GANState:
-    """Shapes and dtypes of the state, without computing it."""
-    return jax.eval_shape(functools.partial(self.init, seed))
+    """Shapes, dtypes and shardings of the state, without computing it.
+
+    This is also the restore target of a checkpoint: restoring onto it places
+    the arrays on this trainer's mesh, whatever mesh wrote them.
+    """
+    return parallel.with_shardings(
+        jax.eval_shape(functools.partial(self.init, seed)), self.state_sharding)
+
+  def init_state(self, seed: int) -> GANState:
+    """The initial state, computed directly into its shardings."""
+    return jax.jit(self.init, static_argnums=0, out_shardings=self.state_sharding)(seed)
+
+  def put_batch(self, local_batch: dict) -> dict:
+    """This process's rows of a batch -> global arrays sharded over the mesh."""
+    return parallel.global_batch(local_batch, self.mesh, self.config.batch_size)
 
   # --------------------------------------------------------------------------
   # Model calls
@@ -107,9 +152,31 @@ class GANTrainer:
     """z ~ N(0, I); with truncation t > 0, a normal truncated to [-t, t]."""
     return sample_lib.latent(key, (num, self.latent_dim), truncation)
 
+  def _apply(self, module, variables: dict, x, labels, train: bool):
+    """A model call in the compute dtype; float32 output and collections.
+
+    Params stay float32 (the master copy; the cast is differentiated through);
+    updated collections (BatchNorm and spectral-norm statistics) are cast back
+    to their float32 dtypes so the state's dtypes never change.
+    """
+    if self.compute_dtype != jnp.float32:
+      cast = _cast_floats(variables, self.compute_dtype)
+      x = x.astype(self.compute_dtype)
+    else:
+      cast = variables
+    if train:
+      out, collections = _apply_train(module, cast, x, labels)
+      collections = _like(collections, {k: v for k, v in variables.items() if k != "params"})
+      return out.astype(jnp.float32), collections
+    return module.apply(cast, x, labels, train=False).astype(jnp.float32)
+
   def _generate_train(self, params, collections, z, labels):
     """G forward in training mode; returns (samples, updated collections)."""
-    return _apply_train(self.generator, {"params": params, **collections}, z, labels)
+    return self._apply(self.generator, {"params": params, **collections}, z, labels, True)
+
+  def _critic(self, variables, x, labels):
+    """D forward in eval mode (no statistics updates)."""
+    return self._apply(self.critic, variables, x, labels, False)
 
   def generate(self, variables, z: jax.Array, labels: jax.Array) -> jax.Array:
     """Samples in eval mode (running BatchNorm stats, no stat updates)."""
@@ -119,7 +186,7 @@ class GANTrainer:
   # The step
   # --------------------------------------------------------------------------
   def _critic_update(self, g_params, carry, inputs):
-    """One critic update on one real batch."""
+    """One critic update on one real batch (optionally in accumulated micro-batches)."""
     g_collections, d = carry
     real, labels, key = inputs
     z_key, penalty_key = jax.random.split(key)
@@ -127,25 +194,28 @@ class GANTrainer:
     fake, g_collections = self._generate_train(g_params, g_collections, z, labels)
     fake = jax.lax.stop_gradient(fake)
 
-    def critic_loss_fn(d_params):
+    def critic_loss_fn(d_params, collections, micro):
+      real, fake, labels, penalty_key = micro
       # One forward over real and fake: one spectral-norm power iteration per update.
       both = jnp.concatenate([real, fake], axis=0)
       both_labels = jnp.concatenate([labels, labels], axis=0)
-      logits, d_collections = _apply_train(self.critic, d.variables(d_params), both, both_labels)
+      variables = {"params": d_params, **collections}
+      logits, d_collections = self._apply(self.critic, variables, both, both_labels, True)
       real_logits, fake_logits = jnp.split(logits, 2)
       adv = self.loss.critic(real_logits, fake_logits)
       loss = adv
       penalty_value = jnp.zeros((), jnp.float32)
       if self.penalty is not None:
-        critic_fn = lambda x: self.critic.apply(
-            d.variables(d_params), x, labels, train=False)
+        critic_fn = lambda x: self._critic(variables, x, labels)
         penalty_value = self.penalty(critic_fn, real, fake, penalty_key)
         loss = loss + self.config.penalty.weight * penalty_value
-      aux = (d_collections, adv, penalty_value, jnp.mean(real_logits), jnp.mean(fake_logits))
-      return loss, aux
+      stats = (loss, adv, penalty_value, jnp.mean(real_logits), jnp.mean(fake_logits))
+      return loss, (d_collections, stats)
 
-    (loss, aux), grads = jax.value_and_grad(critic_loss_fn, has_aux=True)(d.params)
-    d_collections, adv, penalty_value, real_mean, fake_mean = aux
+    micro = (real, fake, labels, penalty_key)
+    grads, d_collections, stats = self._accumulated_grads(
+        critic_loss_fn, d.params, d.collections, micro)
+    loss, adv, penalty_value, real_mean, fake_mean = stats
     updates, opt_state = self.d_tx.update(grads, d.opt_state, d.params)
     params = optax.apply_updates(d.params, updates)
     if self.config.weight_clip:
@@ -157,6 +227,35 @@ class GANTrainer:
         "d_grad_norm": optax.tree.norm(grads),
     }
     return (g_collections, d), metrics
+
+  def _accumulated_grads(self, loss_fn, params, collections, micro):
+    """Gradient of `loss_fn` over a batch, in `grad_accum_steps` micro-batches.
+
+    `loss_fn(params, collections, micro) -> (loss, (collections, stats))`. With
+    accumulation, the micro-batches run one after another in a `lax.scan` (so
+    only one micro-batch's activations are alive at a time); collections thread
+    through them (BatchNorm sees micro-batch statistics, spectral norm does one
+    power iteration per micro-batch, as in BigGAN-PyTorch) and the gradients
+    and stats are averaged. A PRNG key in `micro` is split per micro-batch.
+    """
+    grad_fn = jax.grad(loss_fn, has_aux=True)
+    if self.accum_steps == 1:
+      grads, (collections, stats) = grad_fn(params, collections, micro)
+      return grads, collections, stats
+    k = self.accum_steps
+    micro = tuple(
+        jax.random.split(m, k) if jnp.issubdtype(m.dtype, jax.dtypes.prng_key) else
+        _split_micro(m, k) for m in micro)
+
+    def body(carry, one_micro):
+      grad_sum, collections = carry
+      grads, (collections, stats) = grad_fn(params, collections, one_micro)
+      return (jax.tree.map(jnp.add, grad_sum, grads), collections), stats
+
+    zeros = jax.tree.map(jnp.zeros_like, params)
+    (grad_sum, collections), stats = jax.lax.scan(body, (zeros, collections), micro)
+    grads = jax.tree.map(lambda g: g / k, grad_sum)
+    return grads, collections, jax.tree.map(lambda v: jnp.mean(v, axis=0), stats)
 
   def top_k_fraction(self, step: jax.Array) -> jax.Array:
     """Fraction of fakes in the generator loss at `step` (top-k training)."""
@@ -204,20 +303,24 @@ class GANTrainer:
     real, real_labels = reals[-1], labels[-1]
     z = self.sample_latent(g_key, real.shape[0])
 
-    def generator_loss_fn(g_params):
-      fake, new_collections = self._generate_train(g_params, g_collections, z, real_labels)
+    def generator_loss_fn(g_params, collections, micro):
+      z, real, real_labels = micro
+      fake, new_collections = self._generate_train(g_params, collections, z, real_labels)
       critic_vars = d.variables()
-      fake_logits = self.critic.apply(critic_vars, fake, real_labels, train=False)
+      fake_logits = self._critic(critic_vars, fake, real_labels)
       if self.loss.uses_real_in_generator:
-        real_logits = self.critic.apply(critic_vars, real, real_labels, train=False)
+        real_logits = self._critic(critic_vars, real, real_labels)
       else:
         real_logits = jnp.zeros_like(fake_logits)
       if self.config.loss.top_k < 1.0:
-        return self._top_k_generator_loss(fake_logits, state.step), new_collections
-      return self.loss.generator(real_logits, fake_logits), new_collections
+        # With accumulation, the top k are chosen within each micro-batch.
+        loss = self._top_k_generator_loss(fake_logits, state.step)
+      else:
+        loss = self.loss.generator(real_logits, fake_logits)
+      return loss, (new_collections, loss)
 
-    (g_loss, g_collections), g_grads = jax.value_and_grad(
-        generator_loss_fn, has_aux=True)(state.g.params)
+    g_grads, g_collections, g_loss = self._accumulated_grads(
+        generator_loss_fn, state.g.params, g_collections, (z, real, real_labels))
     updates, g_opt_state = self.g_tx.update(g_grads, state.g.opt_state, state.g.params)
     g_params = optax.apply_updates(state.g.params, updates)
 
@@ -255,10 +358,18 @@ def load_config(workdir: str) -> ml_collections.ConfigDict:
     return config_lib.from_json(f.read())
 
 
-def trainer_for(config: ml_collections.ConfigDict) -> GANTrainer:
-  """The trainer for a validated config (needs no data)."""
+def trainer_for(config: ml_collections.ConfigDict,
+                mesh: jax.sharding.Mesh | None = None) -> GANTrainer:
+  """The trainer for a validated config (needs no data).
+
+  Args:
+    config: a validated config.
+    mesh: devices to run on; default the mesh `config.mesh` describes. Pass
+      `parallel.single_device_mesh()` to sample or evaluate a run trained on
+      any number of devices on one device.
+  """
   info = data.get_info(config.data.name)
-  return GANTrainer(config, data.example_shape(config.data), info.num_classes)
+  return GANTrainer(config, data.example_shape(config.data), info.num_classes, mesh)
 
 
 # ----------------------------------------------------------------------------
@@ -308,8 +419,9 @@ def train_and_evaluate(config: ml_collections.ConfigDict, workdir: str,
   Returns:
     (final state, last logged metrics).
   """
-  # --- Config -----------------------------------------------------------------
+  # --- Config and devices -------------------------------------------------------
   config_lib.validate(config)
+  parallel.initialize(config.distributed)
   os.makedirs(workdir, exist_ok=True)
   is_chief = jax.process_index() == 0
   trainer = trainer_for(config)
@@ -320,13 +432,15 @@ def train_and_evaluate(config: ml_collections.ConfigDict, workdir: str,
     write_config(config, workdir)
 
   # --- Data ---------------------------------------------------------------------
-  source = data.make_source(config.data, config.batch_size, config.optim.n_critic, config.seed)
+  # Each process reads only its own rows of every global batch.
+  source = data.make_source(config.data, config.batch_size, config.optim.n_critic, config.seed,
+                            rows=parallel.process_rows(config.batch_size))
 
   # --- State (fresh, or resumed from the workdir) ---------------------------------
   manager = checkpoint.make_manager(workdir, config.checkpoint_every_steps)
   state = checkpoint.restore_latest(manager, trainer.abstract_state(config.seed))
   if state is None:
-    state = jax.jit(trainer.init, static_argnums=0)(config.seed)
+    state = trainer.init_state(config.seed)
   start_step = int(state.step)
   fixed_key = jax.random.key(config.seed + 1)  # same noise for every eval picture
 
@@ -337,7 +451,7 @@ def train_and_evaluate(config: ml_collections.ConfigDict, workdir: str,
   step_start, last_log_step = time.perf_counter(), start_step
   try:
     for step in range(start_step, config.num_steps):
-      batch = source.batch(step)
+      batch = trainer.put_batch(source.batch(step))
       state, metrics = trainer.train_step(state, batch)
       done = step + 1
       is_last = done == config.num_steps

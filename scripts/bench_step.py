@@ -23,6 +23,9 @@ def main() -> None:
   parser.add_argument("--config", required=True)
   parser.add_argument("--steps", type=int, default=50)
   parser.add_argument("--batch_size", type=int, default=0, help="override (0 = config's)")
+  parser.add_argument("--mesh_data", type=int, default=0, help="override config.mesh.data")
+  parser.add_argument("--mesh_fsdp", type=int, default=0, help="override config.mesh.fsdp")
+  parser.add_argument("--compute_dtype", default="", help="override config.compute_dtype")
   args = parser.parse_args()
   from absl import logging
   logging.set_verbosity(logging.WARNING)
@@ -34,11 +37,17 @@ def main() -> None:
   config = module.get_config()
   if args.batch_size:
     config.batch_size = args.batch_size
+  if args.mesh_data:
+    config.mesh.data = args.mesh_data
+  if args.mesh_fsdp:
+    config.mesh.fsdp = args.mesh_fsdp
+  if args.compute_dtype:
+    config.compute_dtype = args.compute_dtype
   config_lib.validate(config)
   trainer = train.trainer_for(config)
-  state = jax.jit(trainer.init, static_argnums=0)(config.seed)
+  state = trainer.init_state(config.seed)
   source = data.make_source(config.data, config.batch_size, config.optim.n_critic, config.seed)
-  batch = source.batch(0)
+  batch = trainer.put_batch(source.batch(0))
 
   start = time.perf_counter()
   compiled = trainer.train_step.lower(state, batch).compile()
@@ -55,6 +64,7 @@ def main() -> None:
   result = {
       "config": os.path.basename(args.config), "batch_size": config.batch_size,
       "n_critic": config.optim.n_critic, "devices": jax.device_count(),
+      "mesh": dict(trainer.mesh.shape), "compute_dtype": config.compute_dtype,
       "backend": jax.default_backend(), "compile_s": round(compile_s, 2),
       "step_ms": round(1000 * step_s, 2),
       "real_images_per_s": round(config.batch_size * config.optim.n_critic / step_s, 1),

@@ -81,7 +81,8 @@ def load_images(data_config, split: str = "train") -> tuple[np.ndarray, np.ndarr
   return images, labels
 
 
-def make_source(data_config, batch_size: int, n_critic: int, seed: int):
+def make_source(data_config, batch_size: int, n_critic: int, seed: int,
+                rows: slice | None = None):
   """Builds the training batch source for a config's `data` group.
 
   Args:
@@ -89,12 +90,14 @@ def make_source(data_config, batch_size: int, n_critic: int, seed: int):
     batch_size: global batch per update.
     n_critic: critic updates per generator step (leading batch axis).
     seed: the run seed; batches are a pure function of (seed, step).
+    rows: only these rows of each global batch (this process's share on a
+      multi-host run); default all.
 
   Returns:
     An object with `batch(step) -> {'x', 'label'}`.
   """
   info = get_info(data_config.name)
   if info.kind == "points":
-    return MixtureSource(mixtures.MIXTURES[info.name](), batch_size, n_critic, seed)
+    return MixtureSource(mixtures.MIXTURES[info.name](), batch_size, n_critic, seed, rows)
   images, labels = load_images(data_config, "train")
-  return ArraySource(images, labels, batch_size, n_critic, seed)
+  return ArraySource(images, labels, batch_size, n_critic, seed, rows)

@@ -8,6 +8,11 @@ Every source returns, for one generator step, a dict of NumPy arrays with a
 leading axis of `n_critic` (one real batch per critic update):
   'x':     float32 [n_critic, batch, *example_shape], images in [-1, 1]
   'label': int32   [n_critic, batch] (zeros for unlabelled data)
+
+With `rows` (a slice of the global batch), a source returns only those rows
+of each update's batch: on a multi-host run each process reads just its own
+rows (`gaxla.parallel.process_rows`), and the rows of all processes together
+are exactly the single-process batch.
 """
 
 from __future__ import annotations
@@ -20,19 +25,19 @@ from gaxla.data.mixtures import Mixture
 class MixtureSource:
   """Fresh samples from a 2-D mixture for every step."""
 
-  def __init__(self, mixture: Mixture, batch_size: int, n_critic: int, seed: int):
+  def __init__(self, mixture: Mixture, batch_size: int, n_critic: int, seed: int,
+               rows: slice | None = None):
     self.mixture = mixture
     self.batch_size = batch_size
     self.n_critic = n_critic
     self.seed = seed
+    self.rows = slice(0, batch_size) if rows is None else rows
 
   def batch(self, step: int) -> dict[str, np.ndarray]:
     rng = np.random.default_rng([self.seed, step])
     points = self.mixture.sample(rng, self.n_critic * self.batch_size)
-    return {
-        "x": points.reshape(self.n_critic, self.batch_size, 2),
-        "label": np.zeros((self.n_critic, self.batch_size), np.int32),
-    }
+    points = points.reshape(self.n_critic, self.batch_size, 2)[:, self.rows]
+    return {"x": points, "label": np.zeros(points.shape[:2], np.int32)}
 
 
 class ArraySource:
@@ -45,7 +50,7 @@ class ArraySource:
   """
 
   def __init__(self, images: np.ndarray, labels: np.ndarray, batch_size: int,
-               n_critic: int, seed: int):
+               n_critic: int, seed: int, rows: slice | None = None):
     if images.dtype != np.uint8:
       raise ValueError(f"ArraySource expects uint8 images, got {images.dtype}")
     self.images = images
@@ -53,6 +58,7 @@ class ArraySource:
     self.batch_size = batch_size
     self.n_critic = n_critic
     self.seed = seed
+    self.rows = slice(0, batch_size) if rows is None else rows
     self._perms: dict[int, np.ndarray] = {}
 
   def _perm(self, epoch: int) -> np.ndarray:
@@ -75,10 +81,6 @@ class ArraySource:
     return out
 
   def batch(self, step: int) -> dict[str, np.ndarray]:
-    idx = self.indices(step)
+    idx = self.indices(step).reshape(self.n_critic, self.batch_size)[:, self.rows]
     images = self.images[idx].astype(np.float32) / 127.5 - 1.0
-    shape = (self.n_critic, self.batch_size) + self.images.shape[1:]
-    return {
-        "x": images.reshape(shape),
-        "label": self.labels[idx].reshape(self.n_critic, self.batch_size),
-    }
+    return {"x": images, "label": self.labels[idx]}

@@ -42,12 +42,13 @@ class DCGANGenerator(nn.Module):
   # (fwd+bwd of one 7->14 stage at batch 64: 183 ms vs 56 ms, 2-core CPU).
   upsample: str = "transpose"
 
-  def _up(self, h: jax.Array, features: int, train: bool) -> jax.Array:
+  def _up(self, h: jax.Array, features: int, train: bool, use_bias: bool) -> jax.Array:
     if self.upsample == "transpose":
-      return ConvTranspose(features, (4, 4), (2, 2), spectral_norm=self.spectral_norm)(h, train)
+      return ConvTranspose(features, (4, 4), (2, 2), spectral_norm=self.spectral_norm,
+                           use_bias=use_bias)(h, train)
     if self.upsample == "nearest":
       h = jnp.repeat(jnp.repeat(h, 2, axis=1), 2, axis=2)
-      return Conv(features, (3, 3), spectral_norm=self.spectral_norm)(h, train)
+      return Conv(features, (3, 3), spectral_norm=self.spectral_norm, use_bias=use_bias)(h, train)
     raise ValueError(f"generator upsample must be 'transpose' or 'nearest', got {self.upsample!r}")
 
   @nn.compact
@@ -59,15 +60,17 @@ class DCGANGenerator(nn.Module):
     if self.num_classes:
       h = jnp.concatenate([h, nn.Embed(self.num_classes, self.embed_dim)(labels)], -1)
     width = self.base_channels * 2 ** max(stages - 1, 0)
-    h = Dense(base * base * width, spectral_norm=self.spectral_norm)(h, train)
+    # No bias before a BatchNorm: BN removes it, so its gradient is pure
+    # rounding noise that Adam would amplify into lr-sized random steps.
+    h = Dense(base * base * width, spectral_norm=self.spectral_norm, use_bias=False)(h, train)
     h = h.reshape(z.shape[0], base, base, width)
     h = nn.relu(nn.BatchNorm(use_running_average=not train, momentum=0.9)(h))
     for stage in range(stages - 1):
       width = self.base_channels * 2 ** (stages - 2 - stage)
-      h = self._up(h, width, train)
+      h = self._up(h, width, train, use_bias=False)
       h = nn.relu(nn.BatchNorm(use_running_average=not train, momentum=0.9)(h))
     if stages:
-      h = self._up(h, channels, train)
+      h = self._up(h, channels, train, use_bias=True)
     else:
       h = Conv(channels, (3, 3), spectral_norm=self.spectral_norm)(h, train)
     return jnp.tanh(h)

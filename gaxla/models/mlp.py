@@ -27,7 +27,9 @@ class MLPGenerator(nn.Module):
     if self.num_classes:
       h = jnp.concatenate([h, nn.Embed(self.num_classes, self.embed_dim)(labels)], -1)
     for width in self.hidden:
-      h = Dense(width, spectral_norm=self.spectral_norm)(h, train)
+      # No bias before a BatchNorm (it would be removed, and its noisy gradient
+      # amplified by Adam).
+      h = Dense(width, spectral_norm=self.spectral_norm, use_bias=not self.batch_norm)(h, train)
       if self.batch_norm:
         h = nn.BatchNorm(use_running_average=not train, momentum=0.9)(h)
       h = nn.relu(h)
