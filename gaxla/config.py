@@ -105,6 +105,19 @@ def defaults() -> ml_collections.ConfigDict:
   # spectral-norm statistics and the losses stay float32.
   config.compute_dtype = "float32"
 
+  # Collapse monitor (gaxla/monitor.py): stop when training collapses and keep
+  # the best checkpoint from before it. The watched metric is the checkpoint
+  # manager's best metric (checkpoint.best_metric / best_mode).
+  config.monitor = ml_collections.ConfigDict(dict(
+      enabled=True,
+      tolerance=0.1,          # metric: worse than the best by more than this fraction ...
+      patience=3,             # ... for this many evaluations (or logs, for the rules below)
+      sigma_growth=0.0,       # > 0: stop when a layer's top singular value grows this much
+      margin_limit=0.0,       # > 0: stop when D's real-fake logit margin stays above this
+      action="stop_keep_best",  # or 'stop' (keep the latest) or 'warn' (log and go on)
+      signals_every_steps=0,  # spectral signals every N steps (0 = at log steps)
+  ))
+
   config.eval = ml_collections.ConfigDict(dict(
       num_samples=2500,       # samples for mode coverage (PacGAN protocol)
       grid_size=10,           # sample grid: grid_size x grid_size images
@@ -246,6 +259,16 @@ def validate(config: ml_collections.ConfigDict) -> ml_collections.ConfigDict:
     size = config.mesh[axis]
     _require(isinstance(size, int) and (size == -1 or size >= 1), f"mesh.{axis}",
              f"must be a positive integer or -1, got {size!r}.")
+  mon = config.monitor
+  _require(mon.action in ("stop_keep_best", "stop", "warn"), "monitor.action",
+           f"must be 'stop_keep_best', 'stop' or 'warn', got {mon.action!r}.")
+  _require(mon.tolerance > 0, "monitor.tolerance", f"must be > 0, got {mon.tolerance!r}.")
+  _require(isinstance(mon.patience, int) and mon.patience >= 1, "monitor.patience",
+           f"must be an integer >= 1, got {mon.patience!r}.")
+  _require(mon.sigma_growth == 0 or mon.sigma_growth > 1, "monitor.sigma_growth",
+           f"must be 0 (off) or > 1, got {mon.sigma_growth!r}.")
+  _require(mon.margin_limit >= 0, "monitor.margin_limit", "must be >= 0 (0 = off).")
+  _require(mon.signals_every_steps >= 0, "monitor.signals_every_steps", "must be >= 0.")
   _require(0.0 <= config.ema.decay < 1.0, "ema.decay",
            f"must be in [0, 1), got {config.ema.decay!r}.")
   _require(config.model.latent_dim > 0, "model.latent_dim", "must be > 0.")

@@ -1,0 +1,214 @@
+"""Collapse monitor: cheap training signals in, a pure decision out.
+
+Large-batch GAN training can collapse late (BigGAN, Brock et al. 2019, Sec. 4:
+the top singular values of G's layers explode, D's loss goes to zero, sample
+quality falls). gaxla watches for it while training and stops with the
+weights from before it.
+
+Signals (logged with the other metrics, see `spectral_signals`):
+  sigma/g_max, sigma/d_max   the largest top singular value over G's / D's
+                             weight matrices (spectral norm's own estimate of
+                             sigma(W) where a layer has it, else a few power
+                             iterations)
+  d_real_logit, d_fake_logit the critic's mean outputs; their difference is
+                             the real/fake margin
+  d_grad_norm, g_grad_norm   gradient norms
+  eval/...                   the configured evaluation metric
+and any non-finite value.
+
+`decide(history, config)` is a pure function of the logged history: it says
+*continue*, *stop* or *stop_keep_best*, with the reason and the signals that
+triggered it. The training loop does the I/O (see train.py): it writes
+`collapse.json` to the workdir and stops; the best checkpoint by the
+configured metric, saved before the collapse, is the run's generator
+(`gaxla sample --step best`).
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import math
+from typing import Any
+
+import jax
+import jax.numpy as jnp
+import numpy as np
+
+CONTINUE, STOP, STOP_KEEP_BEST = "continue", "stop", "stop_keep_best"
+
+
+@dataclasses.dataclass(frozen=True)
+class Decision:
+  action: str                        # CONTINUE, STOP or STOP_KEEP_BEST
+  reason: str = ""
+  step: int = 0
+  triggers: dict = dataclasses.field(default_factory=dict)
+
+  @property
+  def stop(self) -> bool:
+    return self.action != CONTINUE
+
+
+# ----------------------------------------------------------------------------
+# Signals
+# ----------------------------------------------------------------------------
+def _top_singular_value(matrix: jax.Array, iterations: int) -> jax.Array:
+  """Power iteration from a fixed start (deterministic; a slight underestimate)."""
+  v = jnp.ones((matrix.shape[1],), matrix.dtype) / math.sqrt(matrix.shape[1])
+  for _ in range(iterations):
+    u = matrix @ v
+    u = u / (jnp.linalg.norm(u) + 1e-12)
+    v = matrix.T @ u
+    v = v / (jnp.linalg.norm(v) + 1e-12)
+  return jnp.linalg.norm(matrix @ v)
+
+
+def _layer_sigmas(params, collections, iterations: int) -> list[jax.Array]:
+  """Top singular value of every weight matrix (kernels reshaped to [fan_in, out])."""
+  stats = collections.get("batch_stats", {}) if isinstance(collections, dict) else {}
+  # Spectral norm's running estimate of sigma(W), where layers have it.
+  sigmas = [jnp.reshape(value, ()) for path, value in jax.tree_util.tree_leaves_with_path(stats)
+            if jax.tree_util.keystr(path).endswith("sigma']")]
+  if sigmas:
+    return sigmas
+  for path, kernel in jax.tree_util.tree_leaves_with_path(params):
+    if kernel.ndim >= 2 and "kernel" in jax.tree_util.keystr(path):
+      matrix = kernel.reshape(-1, kernel.shape[-1]).astype(jnp.float32)
+      sigmas.append(_top_singular_value(matrix, iterations))
+  return sigmas
+
+
+def spectral_signals(state, iterations: int = 8) -> dict[str, jax.Array]:
+  """{'sigma/g_max', 'sigma/d_max'}: largest top singular value of G's and D's layers.
+
+  Uses spectral norm's running estimate where a player has spectral-normed
+  layers (free), else `iterations` power iterations per weight matrix.
+  Jittable; cheap next to a train step.
+  """
+  out = {}
+  for name, player in (("g", state.g), ("d", state.d)):
+    sigmas = _layer_sigmas(player.params, player.collections, iterations)
+    out[f"sigma/{name}_max"] = jnp.max(jnp.stack(sigmas)) if sigmas else jnp.zeros(())
+  return out
+
+
+# ----------------------------------------------------------------------------
+# The decision
+# ----------------------------------------------------------------------------
+def _better(a: float, b: float, mode: str) -> bool:
+  return a > b if mode == "max" else a < b
+
+
+def _degraded(value: float, best: float, mode: str, tolerance: float) -> bool:
+  """True if `value` is worse than `best` by more than `tolerance` (relative)."""
+  margin = tolerance * max(abs(best), 1e-12)
+  return value < best - margin if mode == "max" else value > best + margin
+
+
+def best_so_far(history: list[dict], metric: str, mode: str) -> tuple[int, float] | None:
+  """(step, value) of the best finite value of `metric` in the history."""
+  best = None
+  for record in history:
+    value = record.get(metric)
+    if value is None or not math.isfinite(value):
+      continue
+    if best is None or _better(value, best[1], mode):
+      best = (int(record["step"]), float(value))
+  return best
+
+
+def decide(history: list[dict[str, Any]], config, metric: str = "",
+           mode: str = "max") -> Decision:
+  """Continue, stop, or stop and keep the best checkpoint, from the logged history.
+
+  Args:
+    history: logged records in step order, each {'step': int, name: float}
+      (training signals at log steps, 'eval/...' values at eval steps).
+    config: `config.monitor`: enabled, tolerance, patience, sigma_growth,
+      margin_limit, action (see gaxla.config.defaults).
+    metric: the eval metric to watch ('' = none), e.g. 'eval/hq_fraction'
+      (the same one the checkpoint manager keeps the best of).
+    mode: 'max' or 'min': which direction of `metric` is better.
+
+  Returns:
+    A Decision. Rules, checked in this order:
+      non-finite     any non-finite value in the latest record.
+      metric         the last `patience` values of `metric` are all worse than
+                     the best seen before them by more than `tolerance`
+                     (relative).
+      sigma          sigma/g_max or sigma/d_max above `sigma_growth` times its
+                     smallest value so far for `patience` consecutive logs.
+      margin         d_real_logit - d_fake_logit above `margin_limit` for
+                     `patience` consecutive logs (the critic separates real
+                     from fake completely: G gets no useful gradient).
+  """
+  if not config.enabled or not history:
+    return Decision(CONTINUE)
+  action = config.action
+  latest = history[-1]
+  step = int(latest["step"])
+  bad = {k: v for k, v in latest.items()
+         if k != "step" and isinstance(v, (int, float)) and not math.isfinite(v)}
+  if bad:
+    return Decision(action, f"non-finite values at step {step}: {sorted(bad)}", step, bad)
+
+  patience = int(config.patience)
+  if metric:
+    evals = [r for r in history if metric in r]
+    if len(evals) > patience:
+      before = best_so_far(evals[:-patience], metric, mode)
+      recent = [float(r[metric]) for r in evals[-patience:]]
+      if before is not None and all(
+          _degraded(v, before[1], mode, config.tolerance) for v in recent):
+        best_step, best_value = best_so_far(evals, metric, mode)
+        return Decision(
+            action,
+            f"{metric} fell from its best {best_value:.4g} (step {best_step}) to "
+            f"{recent[-1]:.4g}: worse by more than {config.tolerance:.0%} for the last "
+            f"{patience} evaluations",
+            step, {metric: recent, "best_step": best_step, "best_value": best_value})
+
+  if config.sigma_growth > 0:
+    for key in ("sigma/g_max", "sigma/d_max"):
+      values = [float(r[key]) for r in history if key in r]
+      if len(values) > patience:
+        floor = min(values[:-patience])
+        recent = values[-patience:]
+        if floor > 0 and all(v > config.sigma_growth * floor for v in recent):
+          return Decision(
+              action,
+              f"{key} grew to {recent[-1]:.4g}, more than {config.sigma_growth:g}x its "
+              f"minimum {floor:.4g}, for {patience} logs", step, {key: recent, "floor": floor})
+
+  if config.margin_limit > 0:
+    margins = [float(r["d_real_logit"]) - float(r["d_fake_logit"]) for r in history
+               if "d_real_logit" in r and "d_fake_logit" in r]
+    if len(margins) >= patience and all(m > config.margin_limit for m in margins[-patience:]):
+      return Decision(
+          action,
+          f"critic margin (real - fake logit) above {config.margin_limit:g} for {patience} "
+          f"logs (latest {margins[-1]:.4g})", step, {"margin": margins[-patience:]})
+  return Decision(CONTINUE, step=step)
+
+
+def to_json(decision: Decision, best: tuple[int, float] | None) -> dict:
+  """What `collapse.json` holds."""
+  return {
+      "action": decision.action, "reason": decision.reason, "step": decision.step,
+      "triggers": decision.triggers,
+      "kept_step": None if best is None else best[0],
+      "kept_metric": None if best is None else best[1],
+  }
+
+
+def history_arrays(history: list[dict]) -> dict[str, tuple[np.ndarray, np.ndarray]]:
+  """name -> (steps, values) for plotting."""
+  out: dict[str, tuple[list, list]] = {}
+  for record in history:
+    for key, value in record.items():
+      if key in ("step", "time") or not isinstance(value, (int, float)):
+        continue
+      steps, values = out.setdefault(key, ([], []))
+      steps.append(record["step"])
+      values.append(value)
+  return {k: (np.asarray(s), np.asarray(v, np.float64)) for k, (s, v) in out.items()}
