@@ -39,6 +39,7 @@ from __future__ import annotations
 import math
 import os
 import signal
+import sys
 import threading
 
 import jax
@@ -156,8 +157,9 @@ def make_manager(workdir: str, config: ml_collections.ConfigDict,
   if group.best_metric and group.keep_best > 0:
     keep.append(policies.BestN(
         get_metric_fn=rank, reverse=group.best_mode == "min", n=int(group.keep_best),
-        # Steps without the metric are LatestN's business; keeping them here
-        # would keep every interval save forever.
+        # Steps with no metrics file at all (e.g. an unreadable one) are
+        # LatestN's business; keeping them here would keep them forever.
+        # Interval saves carry empty metrics and rank worst (see _ranking).
         keep_checkpoints_without_metrics=False))
   options = ocp.CheckpointManagerOptions(
       save_decision_policy=save_policy,
@@ -221,7 +223,7 @@ def resolve_step(manager: CheckpointManager, which: str) -> int:
     ValueError: `which` is not understood, or 'best' without a recorded best metric.
   """
   steps = sorted(manager.all_steps())
-  if not os.path.isdir(manager.directory) or not steps:
+  if not steps:
     raise FileNotFoundError(
         f"no checkpoint in {manager.directory}: train first (gaxla train ... --workdir "
         f"{os.path.dirname(str(manager.directory))}).")
@@ -264,6 +266,31 @@ def _restore_target(abstract_state):
   return jax.tree.map(leaf, abstract_state)
 
 
+def _ignore_reads_of_an_aborted_restore() -> None:
+  """Drops the 'Event loop is closed' errors of reads left running by a failed restore.
+
+  orbax runs a restore on a fresh asyncio loop and closes it as soon as one
+  read fails; tensorstore still completes the other reads, and each of their
+  callbacks hits the closed loop and is reported as an unraisable RuntimeError
+  with a traceback. They say nothing about the checkpoint, bury the one
+  readable error, and arrive late enough to fail an unrelated later test under
+  `-W error`. Installed once (wrapping whatever hook is current); every other
+  unraisable exception still reaches that hook.
+  """
+  previous = sys.unraisablehook
+  if getattr(previous, "gaxla_ignores_closed_loop", False):
+    return
+
+  def hook(unraisable):
+    if (isinstance(unraisable.exc_value, RuntimeError)
+        and str(unraisable.exc_value) == "Event loop is closed"):
+      return
+    previous(unraisable)
+
+  hook.gaxla_ignores_closed_loop = True
+  sys.unraisablehook = hook
+
+
 def restore(manager: CheckpointManager, abstract_state, step: int | None = None):
   """Restores `step` (default: the latest) onto `abstract_state`.
 
@@ -288,10 +315,12 @@ def restore(manager: CheckpointManager, abstract_state, step: int | None = None)
       return None
     step = steps[-1]
   elif step not in steps:
-    where = (f"in {manager.directory}" if os.path.isdir(manager.directory)
+    where = (f"in {manager.directory}" if manager.directory.exists()
              else f"(no directory {manager.directory})")
     raise FileNotFoundError(
         f"no checkpoint for step {step} {where}; available: {steps or 'none'}")
+  # Before the attempt: the stray callbacks can fire before an exception gets back here.
+  _ignore_reads_of_an_aborted_restore()
   try:
     return manager.restore(step, args=ocp.args.StandardRestore(_restore_target(abstract_state)))
   except Exception as e:  # orbax raises many types; one readable message here

@@ -415,6 +415,11 @@ def test_corrupt_latest_step_names_the_fallback_and_keeps_older_steps(tmp_path):
   assert "Older complete steps: [2]; to resume from step 2, delete or move" in message
   assert "--step 2" in message
   assert _disk_steps(workdir) == [2, 4]  # nothing was deleted
+  # The CLI says the same in one line (no tracebacks from the aborted reads).
+  result = _gaxla("sample", "--workdir", workdir, "--out", str(tmp_path / "x.npy"), check=False)
+  assert result.returncode == 2 and "Traceback" not in result.stderr, result.stderr
+  assert result.stderr.startswith("gaxla: error: could not restore checkpoint step 4")
+  assert result.stderr.count("\n") == 1
   # The documented fix: move the bad step away; the run resumes from step 2.
   shutil.move(os.path.join(workdir, "checkpoints", "4"), str(tmp_path / "4.corrupt"))
   resumed, _ = train.train_and_evaluate(config, workdir, show_progress=False)
