@@ -36,6 +36,8 @@ step, the older complete steps and the fix; nothing is deleted.
 
 from __future__ import annotations
 
+import gc
+import logging as logging_std
 import math
 import os
 import signal
@@ -323,15 +325,25 @@ def restore(manager: CheckpointManager, abstract_state, step: int | None = None)
   _ignore_reads_of_an_aborted_restore()
   try:
     return manager.restore(step, args=ocp.args.StandardRestore(_restore_target(abstract_state)))
-  except Exception as e:  # orbax raises many types; one readable message here
-    older = [s for s in steps if s < step]
-    fallback = (f" Older complete steps: {older}; to resume from step {older[-1]}, delete or move "
-                f"{os.path.join(str(manager.directory), str(step))} out of the checkpoints "
-                f"folder (gaxla sample takes --step {older[-1]})." if older else "")
-    raise ValueError(
-        f"could not restore checkpoint step {step} from {manager.directory}: "
-        f"{type(e).__name__}: {str(e)[:300]}. The step is corrupt or was written by a "
-        f"different model config.{fallback} Or start again in a new workdir.") from e
+  except Exception as e:  # noqa: BLE001 (orbax raises many types; re-raised below as one)
+    failure = f"{type(e).__name__}: {str(e)[:300]}"
+  # Not chained: orbax's traceback keeps the aborted read tasks alive, and
+  # asyncio logs each one ("Task exception was never retrieved") whenever it
+  # is finally collected. Collect them now, quietly.
+  asyncio_log = logging_std.getLogger("asyncio")
+  was_disabled, asyncio_log.disabled = asyncio_log.disabled, True
+  try:
+    gc.collect()
+  finally:
+    asyncio_log.disabled = was_disabled
+  older = [s for s in steps if s < step]
+  fallback = (f" Older complete steps: {older}; to resume from step {older[-1]}, delete or move "
+              f"{os.path.join(str(manager.directory), str(step))} out of the checkpoints "
+              f"folder (gaxla sample takes --step {older[-1]})." if older else "")
+  raise ValueError(
+      f"could not restore checkpoint step {step} from {manager.directory}: {failure}. The "
+      f"step is corrupt or was written by a different model config.{fallback} Or start "
+      "again in a new workdir.")
 
 
 def restore_latest(manager: CheckpointManager, abstract_state):
