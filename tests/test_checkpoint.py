@@ -112,6 +112,17 @@ def test_keeps_the_latest_and_the_best_steps(tmp_path, metric, mode, scores, kep
   reopened.close()
 
 
+def test_async_save_switch(tmp_path):
+  config = tiny_mlp_config(**{"checkpoint.async_save": False})
+  state = train.trainer_for(config).init(0)
+  manager = checkpoint.make_manager(str(tmp_path), config)
+  checkpoint.save(manager, 1, state)
+  # Blocking: the step is complete on disk when save returns.
+  assert _disk_steps(str(tmp_path)) == [1] and not _temporary_dirs(str(tmp_path))
+  assert not manager.is_saving_in_progress()
+  manager.close()
+
+
 def test_best_metric_must_be_an_eval_metric_and_best_needs_one(tmp_path):
   config = tiny_mlp_config(**{"checkpoint.best_metric": "eval/fid"})
   state = train.trainer_for(config).init(0)
