@@ -12,7 +12,7 @@ Where things live:
   data/          2-D mixtures, digits, Fashion-MNIST (tfds, offline) and batching
   evaluate/      metrics (mode coverage for 2-D mixtures)
   train.py       init_state, train_step, train_and_evaluate
-  checkpoint.py  orbax save/restore of the state
+  checkpoint.py  orbax checkpoints: async saves, keep latest + best, SIGTERM, resume
   sample.py      sampling, truncation, image grids
   cli.py         `gaxla train | sample`
 """

@@ -1,68 +1,408 @@
-"""Orbax checkpoints of the GANState in `workdir/checkpoints`.
+"""Orbax checkpoints of the GANState in `workdir/checkpoints/<step>/`.
 
-Saves every `checkpoint_every_steps` generator steps and at the end of a run;
-keeps the latest few; restores onto the abstract state built from the config
-(so a restore needs no data and no real init). A run whose workdir already
-holds a checkpoint resumes from it.
+What a checkpoint holds: the whole GANState (params, Flax collections, optax
+states, EMA params, the step and the RNG key data). Batches are a pure
+function of (seed, step), so the step is also the data position: a resumed run
+is bit-identical to a straight one.
+
+When a save happens (`make_manager` builds the policy once from the config):
+  every `checkpoint_every_steps` steps, every `eval_every_steps` steps (with
+  the eval metrics, so the best-by-metric policy has candidates), at the last
+  step, and on preemption. Saves are asynchronous by default
+  (`checkpoint.async_save`): `save` returns once the arrays are copied off the
+  device and the files are written in a background thread.
+
+What is kept: the newest `checkpoint.keep_latest` steps (the newest always
+survives, even when it scores badly) plus the best `checkpoint.keep_best`
+steps by `checkpoint.best_metric` (`best_mode` 'max' or 'min'). `best_step`
+finds the best step from the metrics saved with each step (orbax's own
+`best_step()` ignores preservation policies).
+
+Preemption: `PreemptionWatch` turns SIGTERM (what a preempted TPU VM or a job
+scheduler sends) into a flag; the loop then saves the current step, waits for
+the write, and raises `Preempted` (the CLI exits with status 143). With several
+processes, JAX's preemption sync point picks one step for all hosts.
+
+Crash safety: orbax writes each step into a `<step>.orbax-checkpoint-tmp-*`
+folder and renames it when complete, so a process killed mid-save leaves only
+a temporary folder; the next run ignores it (and deletes it) and resumes from
+the last complete step.
+
+Restoring: `restore` puts every leaf where the abstract state's `sharding`
+says (or on one device when it has none), so a checkpoint written on 8 devices
+restores onto 1 and vice versa. An unreadable step raises one error naming the
+step, the older complete steps and the fix; nothing is deleted.
 """
 
 from __future__ import annotations
 
+import gc
+import logging as logging_std
+import math
 import os
+import signal
+import sys
+import threading
 
 import jax
+import ml_collections
 import orbax.checkpoint as ocp
+from absl import logging
+from orbax.checkpoint import checkpoint_managers as policies
 
-from gaxla.config import ConfigError
+from gaxla.config import ConfigError, defaults
+
+# Exit status of `gaxla train` after a preemption save: 128 + SIGTERM, what a
+# process ended by SIGTERM reports, so schedulers that requeue preempted jobs
+# still treat the run as preempted rather than finished.
+PREEMPTED_EXIT_CODE = 128 + signal.SIGTERM
 
 # Keys that change the shape of the state or the meaning of a resumed run.
 _STRUCTURAL_KEYS = ("data", "model", "loss", "penalty", "optim", "batch_size", "seed")
 # Where the data lives may move between runs; what it is may not.
-_MOVABLE_KEYS = {"data.data_dir", "data.source_dir"}
+_MOVABLE_KEYS = {"data.data_dir", "data.source_dir",
+                 # Accumulation only regroups the same batch (e.g. on a smaller machine).
+                 "optim.grad_accum_steps"}
 
 
-def make_manager(workdir: str, save_every: int, max_to_keep: int = 3) -> ocp.CheckpointManager:
-  """The CheckpointManager for a workdir (created if needed)."""
-  options = ocp.CheckpointManagerOptions(
-      save_interval_steps=save_every, max_to_keep=max_to_keep, create=True)
-  return ocp.CheckpointManager(
-      os.path.join(os.path.abspath(workdir), "checkpoints"), options=options)
+class Preempted(Exception):
+  """Training stopped on SIGTERM after saving (and waiting for) a checkpoint."""
+
+  def __init__(self, step: int, directory: str):
+    self.step = step
+    self.directory = directory
+    super().__init__(
+        f"stopped by SIGTERM (preemption) at step {step}; checkpoint {step} is saved in "
+        f"{directory}. Run the same command again to resume.")
 
 
-def save(manager: ocp.CheckpointManager, step: int, state) -> None:
-  manager.save(step, args=ocp.args.StandardSave(state), force=True)
+class CheckpointManager(ocp.CheckpointManager):
+  """orbax's manager plus the run's best-metric settings (for `best_step`).
 
+  Attributes:
+    best_metric: eval metric ranking the checkpoints ('' = none).
+    best_mode: 'max' or 'min'.
+  """
 
-def restore(manager: ocp.CheckpointManager, abstract_state, step: int | None = None):
-  """Restores `step` (default: latest) onto `abstract_state`; None if there is none."""
-  if step is None:
-    step = manager.latest_step()
-    if step is None:
+  def __init__(self, directory: str, options: ocp.CheckpointManagerOptions,
+               best_metric: str, best_mode: str):
+    super().__init__(directory, options=options)
+    self.best_metric = best_metric
+    self.best_mode = best_mode
+
+  def metrics(self, step: int):
+    """The metrics saved with `step`; None when missing or unreadable.
+
+    orbax reads every step's metrics while opening the manager; one garbled
+    file must not stop a run from opening its workdir (`restore` then names
+    the bad step).
+    """
+    try:
+      return super().metrics(step)
+    except (ValueError, OSError) as e:  # json.JSONDecodeError is a ValueError
+      logging.warning("unreadable metrics for checkpoint step %d: %s", step, e)
       return None
-  elif step not in manager.all_steps():
+
+
+def checkpoint_dir(workdir: str) -> str:
+  """Where a workdir keeps its checkpoints."""
+  return os.path.join(os.path.abspath(workdir), "checkpoints")
+
+
+def settings(config: ml_collections.ConfigDict) -> ml_collections.ConfigDict:
+  """The config's `checkpoint` group, with defaults for workdirs saved before it existed."""
+  group = defaults().checkpoint
+  if "checkpoint" in config:
+    group.update(config.checkpoint)
+  return group
+
+
+def _ranking(best_metric: str, best_mode: str):
+  """Orders metric dicts for orbax's BestN: larger = kept (`reverse` flips it for 'min').
+
+  A step saved without the metric (an interval save between evals) or with a
+  non-finite value (e.g. reverse KL with no high-quality sample) ranks worst.
+  """
+  worst = -math.inf if best_mode == "max" else math.inf
+
+  def rank(metrics) -> float:
+    value = (metrics or {}).get(best_metric)
+    if value is None or not math.isfinite(float(value)):
+      return worst
+    return float(value)
+
+  return rank
+
+
+def make_manager(workdir: str, config: ml_collections.ConfigDict,
+                 read_only: bool = False) -> CheckpointManager:
+  """The CheckpointManager of a workdir, with save and keep policies from `config`.
+
+  Args:
+    workdir: the run folder; checkpoints live in `workdir/checkpoints`.
+    config: the run's config (`checkpoint_every_steps`, `eval_every_steps`,
+      `num_steps` and the `checkpoint` group).
+    read_only: for sampling: creates nothing and leaves unfinished saves
+      alone (never call `save` on it).
+
+  Returns:
+    The manager; `close()` it when done (it waits for pending saves).
+  """
+  group = settings(config)
+  save_policy = policies.AnySavePolicy([
+      policies.FixedIntervalPolicy(int(config.checkpoint_every_steps)),
+      # Eval steps carry the metrics that rank checkpoints for best-k.
+      policies.FixedIntervalPolicy(int(config.eval_every_steps)),
+      policies.SpecificStepsPolicy({int(config.num_steps)}),
+      policies.PreemptionCheckpointingPolicy(),
+  ])
+  keep: list = [policies.LatestN(int(group.keep_latest))]
+  rank = _ranking(group.best_metric, group.best_mode)
+  if group.best_metric and group.keep_best > 0:
+    keep.append(policies.BestN(
+        get_metric_fn=rank, reverse=group.best_mode == "min", n=int(group.keep_best),
+        # Steps with no metrics file at all (e.g. an unreadable one) are
+        # LatestN's business; keeping them here would keep them forever.
+        # Interval saves carry empty metrics and rank worst (see _ranking).
+        keep_checkpoints_without_metrics=False))
+  options = ocp.CheckpointManagerOptions(
+      save_decision_policy=save_policy,
+      preservation_policy=policies.AnyPreservationPolicy(keep),
+      # orbax writes a step's metrics to disk only when best_fn is set; they
+      # are what `best_step` reads back. Keeping is decided by the policy above.
+      best_fn=rank,
+      best_mode=group.best_mode,
+      enable_async_checkpointing=bool(group.async_save),
+      # Leftovers of a save killed mid-write are never a valid step.
+      cleanup_tmp_directories=not read_only,
+      # Not orbax's own read_only, which logs a warning on every open; a
+      # manager that never saves writes and deletes nothing.
+      create=not read_only,
+  )
+  return CheckpointManager(checkpoint_dir(workdir), options, group.best_metric, group.best_mode)
+
+
+def save(manager: CheckpointManager, step: int, state, metrics: dict | None = None) -> None:
+  """Starts saving `state` as `step`; with async saves, returns before the write ends.
+
+  Args:
+    manager: from `make_manager`.
+    step: the step number (the state's own step).
+    state: the GANState.
+    metrics: the eval metrics at an eval step (None otherwise); stored with the
+      step and used to rank checkpoints by `checkpoint.best_metric`.
+
+  Raises:
+    ConfigError: at an eval step whose metrics lack the configured best metric.
+  """
+  if metrics is not None and manager.best_metric and manager.best_metric not in metrics:
+    raise ConfigError(
+        f"config: 'checkpoint.best_metric' is {manager.best_metric!r}, but evaluation at step "
+        f"{step} produced only {sorted(metrics) or 'no metrics'}. Set it to one of those, "
+        "or to '' to keep only the latest checkpoints.")
+  # Always a dict: orbax warns on every save without metrics once best_fn is set.
+  record = {k: float(v) for k, v in (metrics or {}).items()}
+  manager.save(step, args=ocp.args.StandardSave(state), metrics=record, force=True)
+
+
+def best_step(manager: CheckpointManager) -> int | None:
+  """The kept step with the best `best_metric` (ties: the later step); None if none has it."""
+  if not manager.best_metric:
+    return None
+  rank = _ranking(manager.best_metric, manager.best_mode)
+  scored = []
+  for step in manager.all_steps():
+    metrics = manager.metrics(step)
+    if metrics and manager.best_metric in metrics:
+      score = rank(metrics)
+      scored.append((score if manager.best_mode == "max" else -score, step))
+  return max(scored)[1] if scored else None
+
+
+def resolve_step(manager: CheckpointManager, which: str) -> int:
+  """Turns 'latest', 'best' or a number into a step that exists.
+
+  Raises:
+    FileNotFoundError: no checkpoint at all, or none for that step.
+    ValueError: `which` is not understood, or 'best' without a recorded best metric.
+  """
+  steps = sorted(manager.all_steps())
+  if not steps:
     raise FileNotFoundError(
-        f"no checkpoint for step {step} in {manager.directory}; available: "
-        f"{sorted(manager.all_steps()) or 'none'}")
-  # Keep each leaf's sharding: the checkpoint lands on this process's mesh,
-  # whatever mesh wrote it.
-  target = jax.tree.map(
-      lambda x: jax.ShapeDtypeStruct(x.shape, x.dtype, sharding=getattr(x, "sharding", None)),
-      abstract_state)
+        f"no checkpoint in {manager.directory}: train first (gaxla train ... --workdir "
+        f"{os.path.dirname(str(manager.directory))}).")
+  if which == "latest":
+    return steps[-1]
+  if which == "best":
+    if not manager.best_metric:
+      raise ValueError(
+          "--step best needs a best metric, but this run's config has "
+          "checkpoint.best_metric = ''. Use --step latest or a step number "
+          f"(available: {steps}), or train with --config.checkpoint.best_metric=NAME.")
+    step = best_step(manager)
+    if step is None:
+      raise ValueError(
+          f"no checkpoint in {manager.directory} has '{manager.best_metric}' recorded yet "
+          f"(it is saved at eval steps); available steps: {steps}. Use --step latest.")
+    return step
   try:
-    return manager.restore(step, args=ocp.args.StandardRestore(target))
-  except Exception as e:  # orbax raises many types; one readable message here
-    raise ValueError(
-        f"could not restore checkpoint step {step} from {manager.directory}: "
-        f"{type(e).__name__}: {e}. The checkpoint is corrupt or was written by "
-        "a different model config; delete that step folder or use another workdir.") from e
+    step = int(which)
+  except ValueError:
+    raise ValueError(f"--step must be 'latest', 'best' or a step number, got {which!r}") from None
+  if step not in steps:
+    raise FileNotFoundError(
+        f"no checkpoint for step {step} in {manager.directory}; available: {steps}")
+  return step
 
 
-def restore_latest(manager: ocp.CheckpointManager, abstract_state):
+def _restore_target(abstract_state):
+  """ShapeDtypeStructs that keep each leaf's sharding; one device when it has none.
+
+  Without a sharding orbax would use the one stored in the checkpoint, which
+  fails when the device count differs ("Topology mismatch").
+  """
+  default = jax.sharding.SingleDeviceSharding(jax.local_devices()[0])
+
+  def leaf(x):
+    sharding = getattr(x, "sharding", None) or default
+    return jax.ShapeDtypeStruct(x.shape, x.dtype, sharding=sharding)
+
+  return jax.tree.map(leaf, abstract_state)
+
+
+def _ignore_reads_of_an_aborted_restore() -> None:
+  """Drops the 'Event loop is closed' errors of reads left running by a failed restore.
+
+  orbax runs a restore on a fresh asyncio loop and closes it as soon as one
+  read fails; tensorstore still completes the other reads, and each of their
+  callbacks hits the closed loop and is reported as an unraisable RuntimeError
+  with a traceback. They say nothing about the checkpoint, bury the one
+  readable error, and arrive late enough to fail an unrelated later test under
+  `-W error`. Installed once (wrapping whatever hook is current); every other
+  unraisable exception still reaches that hook.
+  """
+  previous = sys.unraisablehook
+  if getattr(previous, "gaxla_ignores_closed_loop", False):
+    return
+
+  def hook(unraisable):
+    if (isinstance(unraisable.exc_value, RuntimeError)
+        and str(unraisable.exc_value) == "Event loop is closed"):
+      return
+    previous(unraisable)
+
+  hook.gaxla_ignores_closed_loop = True
+  sys.unraisablehook = hook
+
+
+def restore(manager: CheckpointManager, abstract_state, step: int | None = None):
+  """Restores `step` (default: the latest) onto `abstract_state`.
+
+  Args:
+    manager: from `make_manager`.
+    abstract_state: the GANState's shapes and dtypes (e.g. `jax.eval_shape` of
+      init), optionally with a `sharding` per leaf (e.g. over the current mesh):
+      the restored arrays are placed there, whatever mesh wrote them.
+    step: a saved step, or None for the latest.
+
+  Returns:
+    The restored state, or None when `step` is None and there is no checkpoint.
+
+  Raises:
+    FileNotFoundError: `step` is not saved.
+    ValueError: the step cannot be read (corrupt, or a different model); the
+      message names the step and the older steps to fall back to.
+  """
+  steps = sorted(manager.all_steps())
+  if step is None:
+    if not steps:
+      return None
+    step = steps[-1]
+  elif step not in steps:
+    where = (f"in {manager.directory}" if manager.directory.exists()
+             else f"(no directory {manager.directory})")
+    raise FileNotFoundError(
+        f"no checkpoint for step {step} {where}; available: {steps or 'none'}")
+  # Before the attempt: the stray callbacks can fire before an exception gets back here.
+  _ignore_reads_of_an_aborted_restore()
+  try:
+    return manager.restore(step, args=ocp.args.StandardRestore(_restore_target(abstract_state)))
+  except Exception as e:  # noqa: BLE001 (orbax raises many types; re-raised below as one)
+    failure = f"{type(e).__name__}: {str(e)[:300]}"
+  # Not chained: orbax's traceback keeps the aborted read tasks alive, and
+  # asyncio logs each one ("Task exception was never retrieved") whenever it
+  # is finally collected. Collect them now, quietly.
+  asyncio_log = logging_std.getLogger("asyncio")
+  was_disabled, asyncio_log.disabled = asyncio_log.disabled, True
+  try:
+    gc.collect()
+  finally:
+    asyncio_log.disabled = was_disabled
+  older = [s for s in steps if s < step]
+  fallback = (f" Older complete steps: {older}; to resume from step {older[-1]}, delete or move "
+              f"{os.path.join(str(manager.directory), str(step))} out of the checkpoints "
+              f"folder (gaxla sample takes --step {older[-1]})." if older else "")
+  raise ValueError(
+      f"could not restore checkpoint step {step} from {manager.directory}: {failure}. The "
+      f"step is corrupt or was written by a different model config.{fallback} Or start "
+      "again in a new workdir.")
+
+
+def restore_latest(manager: CheckpointManager, abstract_state):
+  """`restore` of the latest step; None when the workdir has no checkpoint."""
   return restore(manager, abstract_state, None)
 
 
+class PreemptionWatch:
+  """Notices SIGTERM so that the loop can save the current step and stop.
+
+  A single process installs a SIGTERM handler that only sets a flag (a handler
+  can run between any two bytecodes, so it must not save by itself). With
+  several processes the signal reaches hosts at different steps; JAX's
+  preemption service (started by `jax.distributed.initialize`, which owns
+  SIGTERM there) chooses one step for all, read via orbax's
+  `reached_preemption`.
+  """
+
+  def __init__(self, manager: CheckpointManager):
+    self._manager = manager
+    self.signal_received = False
+    self._installed = False
+    self._previous = None
+    # Python runs signal handlers only in the main thread and only lets it
+    # install them; elsewhere SIGTERM keeps its previous meaning.
+    if jax.process_count() == 1 and threading.current_thread() is threading.main_thread():
+      self._previous = signal.signal(signal.SIGTERM, self._on_signal)
+      self._installed = True
+
+  def _on_signal(self, signum, frame) -> None:
+    del signum, frame
+    self.signal_received = True
+
+  def reached(self, step: int) -> bool:
+    """Whether to save `step` and stop (call once after every step, on every host)."""
+    return self.signal_received or self._manager.reached_preemption(step)
+
+  def close(self) -> None:
+    """Puts the previous SIGTERM handler back."""
+    if self._installed:
+      signal.signal(signal.SIGTERM,
+                    signal.SIG_DFL if self._previous is None else self._previous)
+      self._installed = False
+
+
 def check_compatible(saved, config, workdir: str) -> None:
-  """Raises ConfigError if `config` cannot resume the run saved in `workdir`."""
+  """Raises ConfigError if `config` cannot resume the run saved in `workdir`.
+
+  Args:
+    saved: the config in `workdir/config.json`.
+    config: the config of the new run.
+    workdir: named in the message.
+
+  Raises:
+    ConfigError: naming every key under data, model, loss, penalty, optim,
+      batch_size and seed that differs (data locations may differ).
+  """
   saved_dict, new_dict = saved.to_dict(), config.to_dict()
   mismatched = []
 
@@ -84,7 +424,8 @@ def check_compatible(saved, config, workdir: str) -> None:
     raise ConfigError(
         f"workdir '{workdir}' holds a run with a different config, so it cannot "
         f"resume: {'; '.join(mismatched)}. Use a new --workdir, or pass the same "
-        "config (only num_steps and the *_every_steps keys may change).")
+        "config (only num_steps, the *_every_steps keys and the checkpoint group "
+        "may change).")
 
 
 def _normalize(value):

@@ -2,10 +2,16 @@
 
   gaxla train  --config configs/NAME.py[:arg] --workdir DIR [--config.key=value ...]
   gaxla sample --workdir DIR --num N --out FILE [--labels all|i,j,..] [--seed S]
-               [--truncation T] [--step latest|N]
+               [--truncation T] [--step latest|best|N]
 
-Errors in configs, workdirs or arguments print one line, `gaxla: error: ...`,
-and exit with status 2.
+`train` resumes from the workdir's latest checkpoint. On SIGTERM (preemption)
+it saves the current step, waits for the write, prints `gaxla: stopped by
+SIGTERM ...` and exits with status 143 (128 + SIGTERM); rerun to resume.
+`sample --step best` picks the checkpoint with the best
+`checkpoint.best_metric` recorded at eval steps.
+
+Errors in configs, workdirs, checkpoints or arguments print one line,
+`gaxla: error: ...`, and exit with status 2.
 """
 
 from __future__ import annotations
@@ -23,7 +29,9 @@ _OUT = flags.DEFINE_string("out", None, "sample: output file, .npy or .png.")
 _LABELS = flags.DEFINE_string("labels", None, "sample: 'all' or comma-separated classes.")
 _SEED = flags.DEFINE_integer("seed", 0, "sample: PRNG seed.")
 _TRUNCATION = flags.DEFINE_float("truncation", 0.0, "sample: truncation threshold (0 = off).")
-_STEP = flags.DEFINE_string("step", "latest", "sample: checkpoint step, 'latest' or a number.")
+_STEP = flags.DEFINE_string("step", "latest",
+                            "sample: checkpoint step: 'latest', 'best' (by "
+                            "checkpoint.best_metric) or a number.")
 _PROGRESS = flags.DEFINE_enum("progress", "auto", ["auto", "bar", "lines"],
                               "train: progress bar, plain log lines, or auto (bar on a TTY).")
 
@@ -46,25 +54,21 @@ def _train(argv) -> None:
 
 
 def _sample(argv) -> None:
-  from gaxla import checkpoint, config as config_lib, data, train
+  from gaxla import checkpoint, config as config_lib, data, parallel, train
   from gaxla.sample import write_samples
   if not _WORKDIR.value:
     raise ValueError("sample needs --workdir DIR")
   if not _OUT.value:
     raise ValueError("sample needs --out FILE.npy or FILE.png")
   config = config_lib.validate(train.load_config(_WORKDIR.value))
-  trainer = train.trainer_for(config)
-  manager = checkpoint.make_manager(_WORKDIR.value, config.checkpoint_every_steps)
-  step = None
-  if _STEP.value != "latest":
-    try:
-      step = int(_STEP.value)
-    except ValueError:
-      raise ValueError(f"--step must be 'latest' or an integer, got {_STEP.value!r}") from None
-  state = checkpoint.restore(manager, trainer.abstract_state(config.seed), step)
-  manager.close()
-  if state is None:
-    raise FileNotFoundError(f"no checkpoint in {_WORKDIR.value}/checkpoints: train first.")
+  # Sampling runs on one device, whatever mesh trained the checkpoint.
+  trainer = train.trainer_for(config, mesh=parallel.single_device_mesh())
+  manager = checkpoint.make_manager(_WORKDIR.value, config, read_only=True)
+  try:
+    step = checkpoint.resolve_step(manager, _STEP.value)
+    state = checkpoint.restore(manager, trainer.abstract_state(config.seed), step)
+  finally:
+    manager.close()
   info = data.get_info(config.data.name)
   modes = data.mixtures.MIXTURES[info.name]().modes if info.kind == "points" else None
   written = write_samples(trainer, state.ema_generator_variables(), _OUT.value, _NUM.value,
@@ -77,8 +81,12 @@ def _run(command):
   def main(argv):
     if len(argv) > 1:
       raise ValueError(f"unexpected arguments: {' '.join(argv[1:])}")
+    from gaxla import checkpoint
     try:
       command(argv)
+    except checkpoint.Preempted as e:
+      print(f"gaxla: {e}", file=sys.stderr)
+      sys.exit(checkpoint.PREEMPTED_EXIT_CODE)
     except (ValueError, FileNotFoundError, FloatingPointError) as e:
       print(f"gaxla: error: {e}", file=sys.stderr)
       sys.exit(2)

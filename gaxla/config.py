@@ -9,6 +9,8 @@ learning rates or sizes, and model kwargs the chosen model does not take.
 Top-level keys with fixed meanings (other tools rely on them):
   seed, num_steps (generator steps), batch_size (global), log_every_steps,
   eval_every_steps, checkpoint_every_steps.
+The `checkpoint` group (keep_latest, keep_best, best_metric, best_mode,
+async_save) sets what gaxla/checkpoint.py keeps and how it writes.
 """
 
 from __future__ import annotations
@@ -45,7 +47,17 @@ def defaults() -> ml_collections.ConfigDict:
   config.batch_size = 64              # global batch, per critic/generator update
   config.log_every_steps = 100
   config.eval_every_steps = 1000      # evaluation + sample grid
-  config.checkpoint_every_steps = 1000
+  config.checkpoint_every_steps = 1000  # also saved: every eval step, the last step, on SIGTERM
+
+  # What gaxla/checkpoint.py keeps: the newest `keep_latest` steps plus the
+  # `keep_best` best by an eval metric (saved with each eval step).
+  config.checkpoint = ml_collections.ConfigDict({
+      "keep_latest": 3,       # >= 1; the newest step always survives
+      "keep_best": 1,         # best steps by best_metric also kept (ignored if best_metric is '')
+      "best_metric": "",      # e.g. 'eval/high_quality'; '' = keep only the latest
+      "best_mode": "max",     # 'max' or 'min' (e.g. for 'eval/reverse_kl')
+      "async_save": True,     # write in a background thread while training goes on
+  })
 
   config.data = ml_collections.ConfigDict(dict(
       name="ring",        # see gaxla.data.DATASETS
@@ -213,6 +225,7 @@ def validate(config: ml_collections.ConfigDict) -> ml_collections.ConfigDict:
     _require(isinstance(config[key], int) and config[key] > 0, key,
              f"must be a positive integer, got {config[key]!r}.")
   _require(isinstance(config.seed, int), "seed", f"must be an integer, got {config.seed!r}.")
+  _check_checkpoint(config)
 
   _name_in(config.data.name, data.DATASETS, "data.name")
   _name_in(config.model.name, models.MODELS, "model.name")
@@ -280,6 +293,26 @@ def validate(config: ml_collections.ConfigDict) -> ml_collections.ConfigDict:
              f"is True but dataset '{config.data.name}' has no labels; set it to False.")
   _check_model_kwargs(config)
   return config
+
+
+def _check_checkpoint(config) -> None:
+  group = config.get("checkpoint", defaults().checkpoint)
+  _require(isinstance(group.keep_latest, int) and group.keep_latest >= 1,
+           "checkpoint.keep_latest",
+           f"must be an integer >= 1 (the newest checkpoint is what a run resumes from), "
+           f"got {group.keep_latest!r}.")
+  _require(isinstance(group.keep_best, int) and group.keep_best >= 0, "checkpoint.keep_best",
+           f"must be an integer >= 0, got {group.keep_best!r}.")
+  _require(isinstance(group.best_metric, str), "checkpoint.best_metric",
+           f"must be a metric name such as 'eval/high_quality' or '', got {group.best_metric!r}.")
+  _require(group.best_mode in ("max", "min"), "checkpoint.best_mode",
+           f"must be 'max' or 'min', got {group.best_mode!r}.")
+  if group.best_metric:
+    _require(group.keep_best >= 1, "checkpoint.keep_best",
+             f"is 0 but checkpoint.best_metric is {group.best_metric!r}; set keep_best >= 1 "
+             "or best_metric to ''.")
+  _require(isinstance(group.async_save, bool), "checkpoint.async_save",
+           f"must be True or False, got {group.async_save!r}.")
 
 
 def _name_in(name: Any, registry, key: str, extra=()) -> None:

@@ -408,6 +408,8 @@ def train_and_evaluate(config: ml_collections.ConfigDict, workdir: str,
   """Trains a GAN as configured, writing everything into `workdir`.
 
   Resumes from the latest checkpoint in `workdir/checkpoints` when present.
+  Checkpoints are written every `checkpoint_every_steps` and `eval_every_steps`
+  (with the eval metrics) and at the last step; see gaxla/checkpoint.py.
 
   Args:
     config: a config built from `gaxla.config.defaults()`.
@@ -418,6 +420,10 @@ def train_and_evaluate(config: ml_collections.ConfigDict, workdir: str,
 
   Returns:
     (final state, last logged metrics).
+
+  Raises:
+    checkpoint.Preempted: on SIGTERM, after saving the current step and
+      waiting for the write (rerun to resume).
   """
   # --- Config and devices -------------------------------------------------------
   config_lib.validate(config)
@@ -437,7 +443,7 @@ def train_and_evaluate(config: ml_collections.ConfigDict, workdir: str,
                             rows=parallel.process_rows(config.batch_size))
 
   # --- State (fresh, or resumed from the workdir) ---------------------------------
-  manager = checkpoint.make_manager(workdir, config.checkpoint_every_steps)
+  manager = checkpoint.make_manager(workdir, config)
   state = checkpoint.restore_latest(manager, trainer.abstract_state(config.seed))
   if state is None:
     state = trainer.init_state(config.seed)
@@ -449,6 +455,7 @@ def train_and_evaluate(config: ml_collections.ConfigDict, workdir: str,
                              start_step, show_progress)
   last: dict[str, float] = {}
   step_start, last_log_step = time.perf_counter(), start_step
+  preemption = checkpoint.PreemptionWatch(manager)
   try:
     for step in range(start_step, config.num_steps):
       batch = trainer.put_batch(source.batch(step))
@@ -456,7 +463,10 @@ def train_and_evaluate(config: ml_collections.ConfigDict, workdir: str,
       done = step + 1
       is_last = done == config.num_steps
       log_now = done % config.log_every_steps == 0 or is_last
-      save_now = done % config.checkpoint_every_steps == 0 or is_last
+      eval_now = done % config.eval_every_steps == 0 or is_last
+      stop_now = preemption.reached(done)
+      # The manager's policy: checkpoint interval, eval steps, last step, preemption.
+      save_now = stop_now or manager.should_save(done)
       if log_now or save_now:
         host = {k: float(v) for k, v in jax.device_get(metrics).items()}
         # Checked before any save, so a diverged state never replaces a good checkpoint.
@@ -471,15 +481,20 @@ def train_and_evaluate(config: ml_collections.ConfigDict, workdir: str,
         step_start, last_log_step = now, done
         last = host
         log.write(done, host)
-      if done % config.eval_every_steps == 0 or is_last:
+      results = None
+      if eval_now:
         results = evaluate(trainer, state, config, workdir if is_chief else None, fixed_key)
         if results:
           last.update(results)
           log.write(done, results)
       if save_now:
-        checkpoint.save(manager, done, state)
+        checkpoint.save(manager, done, state, metrics=results)
       log.advance(done)
+      if stop_now and not is_last:
+        manager.wait_until_finished()
+        raise checkpoint.Preempted(done, str(manager.directory))
   finally:
+    preemption.close()
     manager.wait_until_finished()
     manager.close()
     log.close()

@@ -43,6 +43,9 @@ def test_shipped_configs_validate_and_document_their_command(path):
     ("ema.decay", 1.0, "'ema.decay'"),
     ("weight_clip", -0.1, "'weight_clip'"),
     ("loss.real_label", 1.5, "'loss.real_label'"),
+    ("checkpoint.keep_latest", 0, "'checkpoint.keep_latest' must be an integer >= 1"),
+    ("checkpoint.keep_best", -1, "'checkpoint.keep_best' must be an integer >= 0"),
+    ("checkpoint.best_mode", "median", "'checkpoint.best_mode' must be 'max' or 'min'"),
 ])
 def test_bad_values_name_the_key(key, value, needle):
   config = tiny_mlp_config(**{key: value})
@@ -85,6 +88,13 @@ def test_penalty_needs_weight_and_smoothing_needs_sigmoid_loss():
     validate(tiny_mlp_config(**{"penalty.name": "wgan_gp", "penalty.weight": 0.0}))
   with pytest.raises(ConfigError, match="'loss.real_label'"):
     validate(tiny_mlp_config(**{"loss.name": "hinge", "loss.real_label": 0.9}))
+
+
+def test_best_metric_needs_a_best_checkpoint_kept():
+  with pytest.raises(ConfigError, match="'checkpoint.keep_best' is 0 but checkpoint.best_metric"):
+    validate(tiny_mlp_config(**{"checkpoint.best_metric": "eval/high_quality",
+                                "checkpoint.keep_best": 0}))
+  validate(tiny_mlp_config(**{"checkpoint.best_metric": "", "checkpoint.keep_best": 0}))
 
 
 def test_conditional_needs_labels():

@@ -29,7 +29,7 @@ def test_divergence_stops_before_saving(tmp_path):
   with pytest.raises(FloatingPointError, match="non-finite metrics"):
     train.train_and_evaluate(config, str(tmp_path), show_progress=False)
   trainer = train.trainer_for(config)
-  manager = checkpoint.make_manager(str(tmp_path), 2)
+  manager = checkpoint.make_manager(str(tmp_path), config)
   steps = manager.all_steps()
   for step in steps:  # every checkpoint that exists is finite
     state = checkpoint.restore(manager, trainer.abstract_state(0), step)
