@@ -147,8 +147,11 @@ def decide(history: list[dict[str, Any]], config, metric: str = "",
   action = config.action
   latest = history[-1]
   step = int(latest["step"])
+  # Training signals only: an eval metric may be legitimately infinite (e.g.
+  # reverse KL with no mode covered); the metric rule judges those.
   bad = {k: v for k, v in latest.items()
-         if k != "step" and isinstance(v, (int, float)) and not math.isfinite(v)}
+         if k != "step" and not k.startswith("eval/") and isinstance(v, (int, float))
+         and not math.isfinite(v)}
   if bad:
     return Decision(action, f"non-finite values at step {step}: {sorted(bad)}", step, bad)
 

@@ -1,8 +1,10 @@
-"""Run output: metrics.jsonl, and a progress bar or plain log lines.
+"""Run output: metrics.jsonl, TensorBoard events, and a progress bar or log lines.
 
 Interactive runs (stderr is a terminal) get a tqdm bar with ETA and the latest
 losses; otherwise every logged step prints `[step] name = value` lines, which
-read well in CI logs and job schedulers. Only process 0 writes anything.
+read well in CI logs and job schedulers. Every logged value also goes to
+TensorBoard event files in `workdir/tensorboard/` (tensorboardX: no
+TensorFlow needed). Only process 0 writes anything.
 """
 
 from __future__ import annotations
@@ -28,6 +30,10 @@ class ProgressLog:
       from tqdm import tqdm
       self.bar = tqdm(total=num_steps, initial=start_step, unit="step", dynamic_ncols=True)
     self._shown = start_step
+    self.tensorboard = None
+    if self.enabled:
+      from tensorboardX import SummaryWriter
+      self.tensorboard = SummaryWriter(os.path.join(workdir, "tensorboard"), flush_secs=30)
 
   def write(self, step: int, metrics: dict[str, float]) -> None:
     if not self.enabled:
@@ -35,6 +41,8 @@ class ProgressLog:
     record = {"step": step, "time": round(time.time() - self.start, 3), **metrics}
     with open(self.path, "a") as f:
       f.write(json.dumps(record) + "\n")
+    for key, value in metrics.items():
+      self.tensorboard.add_scalar(key, value, step)
     if self.bar is not None:
       keys = [k for k in ("d_loss", "g_loss", "eval/modes_covered", "eval/high_quality")
               if k in metrics]
@@ -51,3 +59,5 @@ class ProgressLog:
   def close(self) -> None:
     if self.bar is not None:
       self.bar.close()
+    if self.tensorboard is not None:
+      self.tensorboard.close()

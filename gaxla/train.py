@@ -14,6 +14,7 @@ Read top to bottom:
 from __future__ import annotations
 
 import functools
+import json
 import os
 import time
 from typing import Any
@@ -23,9 +24,10 @@ import jax.numpy as jnp
 import ml_collections
 import numpy as np
 import optax
+from absl import logging
 
 from gaxla import checkpoint, config as config_lib, data, losses, models, penalties
-from gaxla import parallel, progress, sample as sample_lib
+from gaxla import monitor, parallel, plots, progress, sample as sample_lib
 from gaxla.evaluate import mode_coverage
 from gaxla.optim import make_optimizer
 from gaxla.state import GANState, Player
@@ -401,6 +403,49 @@ def evaluate(trainer: GANTrainer, state: GANState, config, workdir: str | None,
 
 
 # ----------------------------------------------------------------------------
+# Collapse monitor I/O
+# ----------------------------------------------------------------------------
+def _read_history(workdir: str, up_to_step: int) -> list[dict]:
+  """The logged records of earlier runs in this workdir, up to the resumed step.
+
+  Records after `up_to_step` (logged by a run that crashed before its next
+  checkpoint) are dropped: the resumed run logs those steps again.
+  """
+  path = os.path.join(workdir, "metrics.jsonl")
+  history = []
+  if up_to_step and os.path.exists(path):
+    with open(path) as f:
+      for line in f:
+        try:
+          record = json.loads(line)
+        except json.JSONDecodeError:  # a line cut short by a crash
+          continue
+        if record.get("step", 0) <= up_to_step:
+          history.append(record)
+  return history
+
+
+def _report_collapse(decision: monitor.Decision, manager, workdir: str | None,
+                     history: list[dict]) -> None:
+  """Writes collapse.json and the annotated plot; logs what was kept."""
+  best_step = checkpoint.best_step(manager) if decision.action == monitor.STOP_KEEP_BEST else None
+  kept = None
+  if best_step is not None:
+    value = (manager.metrics(best_step) or {}).get(manager.best_metric)
+    kept = (best_step, value)
+  report = monitor.to_json(decision, kept)
+  logging.warning("gaxla monitor stopped training at step %d: %s. Kept checkpoint: %s "
+                  "(gaxla sample --step best).", decision.step, decision.reason,
+                  "latest" if best_step is None else best_step)
+  if workdir is None:
+    return
+  with open(os.path.join(workdir, "collapse.json"), "w") as f:
+    json.dump(report, f, indent=2)
+  plots.plot_history(history, os.path.join(workdir, "plots", "training.png"), title=workdir,
+                     collapse_step=decision.step, kept_step=best_step)
+
+
+# ----------------------------------------------------------------------------
 # The loop
 # ----------------------------------------------------------------------------
 def train_and_evaluate(config: ml_collections.ConfigDict, workdir: str,
@@ -450,6 +495,13 @@ def train_and_evaluate(config: ml_collections.ConfigDict, workdir: str,
   start_step = int(state.step)
   fixed_key = jax.random.key(config.seed + 1)  # same noise for every eval picture
 
+  # --- Collapse monitor: history (restored on resume) and its cheap signals ---------
+  history = _read_history(workdir, start_step)
+  spectral_signals = jax.jit(monitor.spectral_signals)
+  signals_every = config.monitor.signals_every_steps or config.log_every_steps
+  best_metric, best_mode = config.checkpoint.best_metric, config.checkpoint.best_mode
+  warned = False
+
   # --- Loop -------------------------------------------------------------------------
   log = progress.ProgressLog(workdir if is_chief else None, config.num_steps,
                              start_step, show_progress)
@@ -462,6 +514,8 @@ def train_and_evaluate(config: ml_collections.ConfigDict, workdir: str,
       state, metrics = trainer.train_step(state, batch)
       done = step + 1
       is_last = done == config.num_steps
+      if config.monitor.enabled and (done % signals_every == 0 or is_last):
+        metrics = dict(metrics, **spectral_signals(state))
       log_now = done % config.log_every_steps == 0 or is_last
       eval_now = done % config.eval_every_steps == 0 or is_last
       stop_now = preemption.reached(done)
@@ -481,15 +535,33 @@ def train_and_evaluate(config: ml_collections.ConfigDict, workdir: str,
         step_start, last_log_step = now, done
         last = host
         log.write(done, host)
+        history.append({"step": done, **host})
       results = None
       if eval_now:
         results = evaluate(trainer, state, config, workdir if is_chief else None, fixed_key)
         if results:
           last.update(results)
           log.write(done, results)
+          history.append({"step": done, **results})
       if save_now:
         checkpoint.save(manager, done, state, metrics=results)
       log.advance(done)
+      decision = monitor.Decision(monitor.CONTINUE)
+      if eval_now and config.monitor.enabled:
+        decision = monitor.decide(history, config.monitor, best_metric, best_mode)
+        if is_chief:
+          plots.plot_history(history, os.path.join(workdir, "plots", "training.png"),
+                             title=workdir)
+      if decision.stop and decision.action == "warn":
+        if not warned and is_chief:
+          logging.warning("gaxla monitor: %s (monitor.action = 'warn': training goes on)",
+                          decision.reason)
+        warned = True
+      elif decision.stop:
+        manager.wait_until_finished()
+        _report_collapse(decision, manager, workdir if is_chief else None, history)
+        last["collapse_step"] = float(done)
+        break
       if stop_now and not is_last:
         manager.wait_until_finished()
         raise checkpoint.Preempted(done, str(manager.directory))

@@ -104,3 +104,71 @@ def test_bad_monitor_config_is_one_readable_error():
   config = tiny_mlp_config(**{"monitor.action": "panic"})
   with pytest.raises(config_lib.ConfigError, match="'monitor.action' must be"):
     config_lib.validate(config)
+
+
+# ----------------------------------------------------------------------------
+# In the training loop
+# ----------------------------------------------------------------------------
+def test_loop_stops_on_collapse_keeps_best_and_writes_its_report(tmp_path, monkeypatch):
+  import json
+  import os
+
+  from gaxla import checkpoint
+  # The evaluation is scripted (rise, peak at step 15, fall) so the test pins
+  # the loop's behaviour; scripts/collapse_experiment.py shows real collapses.
+  scripted = iter([0.2, 0.6, 0.9, 0.85, 0.5, 0.4, 0.3, 0.2, 0.1, 0.1, 0.1, 0.1])
+  monkeypatch.setattr(train, "evaluate", lambda *a, **k: {METRIC: next(scripted)})
+  config = tiny_mlp_config(**{
+      "num_steps": 60, "eval_every_steps": 5, "log_every_steps": 5,
+      "checkpoint_every_steps": 60, "checkpoint.best_metric": METRIC,
+      "checkpoint.keep_latest": 1, "monitor.patience": 2})
+  workdir = str(tmp_path / "run")
+  state, last = train.train_and_evaluate(config, workdir, show_progress=False)
+  # 0.5 (step 25) and 0.4 (step 30) are both > 10% below the best 0.9 (step 15).
+  assert int(state.step) == 30 and last["collapse_step"] == 30
+  with open(os.path.join(workdir, "collapse.json")) as f:
+    report = json.load(f)
+  assert report["step"] == 30 and report["action"] == "stop_keep_best"
+  assert report["kept_step"] == 15 and report["kept_metric"] == pytest.approx(0.9)
+  assert "fell from its best 0.9 (step 15)" in report["reason"]
+  manager = checkpoint.make_manager(workdir, config, read_only=True)
+  assert 15 in manager.all_steps() and checkpoint.best_step(manager) == 15
+  manager.close()
+  # Signals were logged, and the picture and TensorBoard events exist.
+  with open(os.path.join(workdir, "metrics.jsonl")) as f:
+    history = [json.loads(line) for line in f]
+  assert all("sigma/g_max" in r and "sigma/d_max" in r for r in history if "d_loss" in r)
+  assert os.path.getsize(os.path.join(workdir, "plots", "training.png")) > 10_000
+  events = os.listdir(os.path.join(workdir, "tensorboard"))
+  assert any(name.startswith("events.out.tfevents") for name in events)
+
+
+def test_warn_action_logs_and_trains_on(tmp_path, monkeypatch):
+  scripted = iter([0.9, 0.1, 0.1, 0.1])
+  monkeypatch.setattr(train, "evaluate", lambda *a, **k: {METRIC: next(scripted)})
+  config = tiny_mlp_config(**{
+      "num_steps": 20, "eval_every_steps": 5, "log_every_steps": 5,
+      "checkpoint.best_metric": METRIC, "monitor.patience": 1, "monitor.action": "warn"})
+  state, last = train.train_and_evaluate(config, str(tmp_path), show_progress=False)
+  assert int(state.step) == 20 and "collapse_step" not in last
+
+
+def test_tensorboard_events_hold_the_logged_scalars(tmp_path):
+  import os
+
+  from tensorboardX.proto import event_pb2
+
+  from gaxla import progress
+  log = progress.ProgressLog(str(tmp_path), 10, 0, show_progress=False)
+  log.write(3, {"d_loss": 0.5, "eval/high_quality": 0.9})
+  log.close()
+  path = os.path.join(tmp_path, "tensorboard", os.listdir(tmp_path / "tensorboard")[0])
+  with open(path, "rb") as f:
+    data, values = f.read(), {}
+  while data:  # TFRecord framing: length (8), crc (4), payload, crc (4)
+    length = int.from_bytes(data[:8], "little")
+    event = event_pb2.Event.FromString(data[12:12 + length])
+    data = data[12 + length + 4:]
+    for value in event.summary.value:
+      values[(value.tag, event.step)] = value.simple_value
+  assert values == {("d_loss", 3): 0.5, ("eval/high_quality", 3): pytest.approx(0.9)}
