@@ -87,8 +87,17 @@ def defaults() -> ml_collections.ConfigDict:
       start_step=0,           # before this step the EMA copies the params
   ))
   config.eval = ml_collections.ConfigDict(dict(
-      num_samples=2500,       # samples for mode coverage (PacGAN protocol)
+      num_samples=2500,       # generated samples per evaluation (PacGAN protocol: 2500)
       grid_size=10,           # sample grid: grid_size x grid_size images
+      # Evaluator names (gaxla.evaluate), run every eval_every_steps and by
+      # `gaxla eval`; () = mode_coverage for 2-D mixtures, none for images.
+      metrics=(),
+      feature_extractor="inception",  # space of fid/kid/precision_recall/density_coverage:
+                                      # 'inception' or 'classifier' (the dataset's own CNN)
+      batch_size=200,         # samples per generator / feature-network call
+      cache_dir="",           # reference statistics, classifier weights ('' = ~/.cache/gaxla)
+      inception_weights="",   # converted FID Inception .npz ('' = <cache_dir>/pt_inception-2015-12-05.npz)
+      classifier_steps=1000,  # training steps of the domain classifier (batch 128)
   ))
   return config
 
@@ -221,12 +230,30 @@ def validate(config: ml_collections.ConfigDict) -> ml_collections.ConfigDict:
   _require(config.model.latent_dim > 0, "model.latent_dim", "must be > 0.")
   _require(config.eval.num_samples > 0, "eval.num_samples", "must be > 0.")
   _require(config.eval.grid_size > 0, "eval.grid_size", "must be > 0.")
+  _check_eval(config)
   if config.model.conditional:
     spec = data.DATASETS[config.data.name].num_classes
     _require(spec > 0, "model.conditional",
              f"is True but dataset '{config.data.name}' has no labels; set it to False.")
   _check_model_kwargs(config)
   return config
+
+
+def _check_eval(config) -> None:
+  from gaxla import evaluate
+  metrics = config.eval.metrics
+  _require(isinstance(metrics, (list, tuple)) and all(isinstance(m, str) for m in metrics),
+           "eval.metrics", f"must be a list of evaluator names, got {metrics!r}.")
+  for name in metrics:
+    _name_in(name, evaluate.EVALUATORS, "eval.metrics")
+  _name_in(config.eval.feature_extractor, evaluate.FEATURE_SPACES, "eval.feature_extractor")
+  for key in ("batch_size", "classifier_steps"):
+    _require(isinstance(config.eval[key], int) and config.eval[key] > 0, f"eval.{key}",
+             f"must be a positive integer, got {config.eval[key]!r}.")
+  try:
+    evaluate.check(config, check_files=False)
+  except ValueError as e:
+    raise ConfigError(f"config: 'eval.metrics': {e}.") from None
 
 
 def _name_in(name: Any, registry, key: str, extra=()) -> None:
@@ -237,6 +264,22 @@ def _name_in(name: Any, registry, key: str, extra=()) -> None:
 
 
 def from_json(text: str) -> ml_collections.ConfigDict:
-  """Rebuilds a config saved as workdir/config.json (lists stay lists)."""
+  """Rebuilds a config saved as workdir/config.json (lists stay lists).
+
+  Keys added to the schema after the workdir was written (e.g. eval options)
+  get their defaults, so older workdirs still load.
+  """
   import json
-  return ml_collections.ConfigDict(json.loads(text))
+  config = ml_collections.ConfigDict(json.loads(text))
+  _fill_missing(config, defaults(), "")
+  return config
+
+
+def _fill_missing(config, schema, prefix: str) -> None:
+  for key in schema.keys():
+    path = f"{prefix}{key}"
+    if key not in config:
+      config[key] = schema[key]
+    elif (isinstance(schema[key], ml_collections.ConfigDict) and path not in _FREE_FORM
+          and isinstance(config[key], ml_collections.ConfigDict)):
+      _fill_missing(config[key], schema[key], path + ".")
