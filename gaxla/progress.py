@@ -36,7 +36,8 @@ class ProgressLog:
     with open(self.path, "a") as f:
       f.write(json.dumps(record) + "\n")
     if self.bar is not None:
-      keys = [k for k in ("d_loss", "g_loss", "eval/modes_covered", "eval/high_quality")
+      keys = [k for k in ("d_loss", "g_loss", "eval/mode_coverage/modes_covered",
+                          "eval/mode_coverage/high_quality", "eval/fid/fid", "eval/classifier/fd")
               if k in metrics]
       self.bar.set_postfix({k.split("/")[-1]: f"{metrics[k]:.3g}" for k in keys}, refresh=False)
     else:
