@@ -32,9 +32,19 @@ REFERENCE_SUBSET = 10_000       # real features kept for KID and k-NN metrics
 
 
 def data_mesh() -> jax.sharding.Mesh:
-  """A 1-D mesh over all devices, axis 'data' (Auto axis types: plain jit works)."""
-  n = jax.device_count()
-  return jax.make_mesh((n,), ("data",), axis_types=(jax.sharding.AxisType.Auto,))
+  """A 1-D mesh over this process's devices, axis 'data'.
+
+  Single process: every device (as `jax.make_mesh((n,), ('data',))`). With
+  several processes each one scores the same samples on its own devices:
+  host-local NumPy batches can then be placed without cross-host transfers,
+  and every process gets the same numbers. Auto axis types: plain jit works.
+  """
+  devices = jax.local_devices()
+  if len(devices) == jax.device_count():
+    return jax.make_mesh((len(devices),), ("data",),
+                         axis_types=(jax.sharding.AxisType.Auto,))
+  return jax.sharding.Mesh(np.array(devices), ("data",),
+                           axis_types=(jax.sharding.AxisType.Auto,))
 
 
 class FeatureExtractor:
