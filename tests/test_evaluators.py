@@ -131,6 +131,23 @@ def test_training_loop_logs_configured_evaluators(cache_dir, tmp_path):
   assert last["eval/fid/fid"] == evals[0]["eval/fid/fid"] > 0
 
 
+def test_unconditional_models_get_unconditional_metrics(cache_dir):
+  config = digits_config(cache_dir, **{"model.conditional": False,
+                                       "eval.metrics": ("classifier",)})
+  scores = evaluate.run(evaluate.build(config), real_generator(config.data), 300,
+                        jax.random.key(0))
+  assert set(scores) == {"classifier/test_accuracy", "classifier/fd"}
+
+
+def test_workdirs_written_before_the_eval_keys_still_load():
+  saved = json.loads(tiny_dcgan_config().to_json())
+  for key in ("metrics", "feature_extractor", "cache_dir", "classifier_steps"):
+    del saved["eval"][key]
+  config = config_lib.validate(config_lib.from_json(json.dumps(saved)))
+  assert tuple(config.eval.metrics) == () and config.eval.feature_extractor == "inception"
+  assert config.model.generator.base_channels == 4  # free-form groups are kept as saved
+
+
 def test_mode_coverage_evaluator():
   config = config_lib.validate(tiny_mlp_config())
   assert evaluate.metric_names(config) == ["mode_coverage"]
