@@ -10,11 +10,13 @@ Where things live:
   optim.py       the two optax chains (TTUR)
   parallel.py    device mesh, state/batch shardings, multi-host start-up
   data/          2-D mixtures, digits, Fashion-MNIST (tfds, offline) and batching
-  evaluate/      metrics (mode coverage for 2-D mixtures)
+  evaluate/      evaluators by name: FID/KID/precision-recall/density-coverage
+                 (Inception or domain-classifier features), IS, classifier
+                 metrics, mode coverage; the FID Inception network
   train.py       init_state, train_step, train_and_evaluate
   checkpoint.py  orbax checkpoints: async saves, keep latest + best, SIGTERM, resume
   sample.py      sampling, truncation, image grids
-  cli.py         `gaxla train | sample`
+  cli.py         `gaxla train | sample | eval`
 """
 
 __version__ = "0.1.0"

@@ -1,8 +1,11 @@
-"""`gaxla train | sample`: the only place flags are defined.
+"""`gaxla train | sample | eval`: the only place flags are defined.
 
   gaxla train  --config configs/NAME.py[:arg] --workdir DIR [--config.key=value ...]
   gaxla sample --workdir DIR --num N --out FILE [--labels all|i,j,..] [--seed S]
                [--truncation T] [--step latest|best|N]
+  gaxla eval   --workdir DIR [--step latest|best|N] [--metrics a,b] [--num N]
+               (EMA generator; --num defaults to eval.num_samples, --metrics to
+               eval.metrics; results are printed and appended to DIR/eval.jsonl)
 
 `train` resumes from the workdir's latest checkpoint. On SIGTERM (preemption)
 it saves the current step, waits for the write, prints `gaxla: stopped by
@@ -30,12 +33,14 @@ _LABELS = flags.DEFINE_string("labels", None, "sample: 'all' or comma-separated 
 _SEED = flags.DEFINE_integer("seed", 0, "sample: PRNG seed.")
 _TRUNCATION = flags.DEFINE_float("truncation", 0.0, "sample: truncation threshold (0 = off).")
 _STEP = flags.DEFINE_string("step", "latest",
-                            "sample: checkpoint step: 'latest', 'best' (by "
+                            "sample/eval: checkpoint step: 'latest', 'best' (by "
                             "checkpoint.best_metric) or a number.")
+_METRICS = flags.DEFINE_string("metrics", None, "eval: comma-separated evaluator names "
+                               "(default: the run's eval.metrics).")
 _PROGRESS = flags.DEFINE_enum("progress", "auto", ["auto", "bar", "lines"],
                               "train: progress bar, plain log lines, or auto (bar on a TTY).")
 
-COMMANDS = ("train", "sample")
+COMMANDS = ("train", "sample", "eval")
 USAGE = __doc__
 
 
@@ -53,15 +58,13 @@ def _train(argv) -> None:
   print(f"gaxla: trained to step {int(state.step)} in {_WORKDIR.value}; {summary}")
 
 
-def _sample(argv) -> None:
-  from gaxla import checkpoint, config as config_lib, data, parallel, train
-  from gaxla.sample import write_samples
-  if not _WORKDIR.value:
-    raise ValueError("sample needs --workdir DIR")
-  if not _OUT.value:
-    raise ValueError("sample needs --out FILE.npy or FILE.png")
-  config = config_lib.validate(train.load_config(_WORKDIR.value))
-  # Sampling runs on one device, whatever mesh trained the checkpoint.
+def _restore(config):
+  """(trainer, state) of the workdir's checkpoint at --step, on one device.
+
+  Sampling and evaluation run on one device, whatever mesh trained the
+  checkpoint.
+  """
+  from gaxla import checkpoint, parallel, train
   trainer = train.trainer_for(config, mesh=parallel.single_device_mesh())
   manager = checkpoint.make_manager(_WORKDIR.value, config, read_only=True)
   try:
@@ -69,12 +72,64 @@ def _sample(argv) -> None:
     state = checkpoint.restore(manager, trainer.abstract_state(config.seed), step)
   finally:
     manager.close()
+  return trainer, state
+
+
+def _sample(argv) -> None:
+  from gaxla import config as config_lib
+  from gaxla import data, train
+  from gaxla.sample import write_samples
+  if not _WORKDIR.value:
+    raise ValueError("sample needs --workdir DIR")
+  if not _OUT.value:
+    raise ValueError("sample needs --out FILE.npy or FILE.png")
+  config = config_lib.validate(train.load_config(_WORKDIR.value))
+  trainer, state = _restore(config)
   info = data.get_info(config.data.name)
   modes = data.mixtures.MIXTURES[info.name]().modes if info.kind == "points" else None
   written = write_samples(trainer, state.ema_generator_variables(), _OUT.value, _NUM.value,
                           seed=_SEED.value, labels=_LABELS.value,
                           truncation=_TRUNCATION.value, modes=modes)
   print(f"gaxla: wrote {', '.join(written)} (step {int(state.step)}, EMA generator)")
+
+
+def _eval(argv) -> None:
+  import json
+  import os
+  import time
+
+  import jax
+
+  from gaxla import config as config_lib
+  from gaxla import evaluate, train
+  if not _WORKDIR.value:
+    raise ValueError("eval needs --workdir DIR")
+  config = train.load_config(_WORKDIR.value)
+  if _METRICS.value is not None:
+    config.eval.metrics = tuple(m.strip() for m in _METRICS.value.split(",") if m.strip())
+  if _NUM.present:
+    config.eval.num_samples = _NUM.value
+  config = config_lib.validate(config)
+  names = evaluate.metric_names(config)
+  if not names:
+    raise ValueError("no metrics to compute: pass --metrics a,b (valid: "
+                     f"{', '.join(sorted(evaluate.EVALUATORS))}) or set eval.metrics.")
+  evaluate.check(config)
+  trainer, state = _restore(config)
+  start = time.perf_counter()
+  # The training loop's evaluation key: the same step gives the same numbers.
+  results = evaluate.run(evaluate.build(config), train.generate_fn_for(
+      trainer, state.ema_generator_variables()), config.eval.num_samples,
+      jax.random.key(config.seed + 1))
+  step = int(state.step)
+  record = {"step": step, "num_samples": config.eval.num_samples,
+            "seconds": round(time.perf_counter() - start, 3), **results}
+  with open(os.path.join(_WORKDIR.value, "eval.jsonl"), "a") as f:
+    f.write(json.dumps(record) + "\n")
+  for key, value in results.items():
+    print(f"[{step}] {key} = {value:.6g}")
+  print(f"gaxla: evaluated step {step} ({config.eval.num_samples} samples, EMA generator); "
+        f"appended to {os.path.join(_WORKDIR.value, 'eval.jsonl')}")
 
 
 def _run(command):
@@ -98,7 +153,7 @@ def main(argv=None) -> None:
   if len(argv) < 2 or argv[1] not in COMMANDS:
     print(USAGE, file=sys.stderr)
     sys.exit(0 if len(argv) > 1 and argv[1] in ("-h", "--help") else 2)
-  command = {"train": _train, "sample": _sample}[argv[1]]
+  command = {"train": _train, "sample": _sample, "eval": _eval}[argv[1]]
   logging.set_verbosity(logging.WARNING)  # orbax logs every save at INFO
   try:
     app.run(_run(command), argv=[f"gaxla {argv[1]}"] + argv[2:])

@@ -54,8 +54,8 @@ def defaults() -> ml_collections.ConfigDict:
   config.checkpoint = ml_collections.ConfigDict({
       "keep_latest": 3,       # >= 1; the newest step always survives
       "keep_best": 1,         # best steps by best_metric also kept (ignored if best_metric is '')
-      "best_metric": "",      # e.g. 'eval/high_quality'; '' = keep only the latest
-      "best_mode": "max",     # 'max' or 'min' (e.g. for 'eval/reverse_kl')
+      "best_metric": "",      # e.g. 'eval/mode_coverage/high_quality'; '' = keep only the latest
+      "best_mode": "max",     # 'max' or 'min' (e.g. for 'eval/mode_coverage/reverse_kl')
       "async_save": True,     # write in a background thread while training goes on
   })
 
@@ -131,8 +131,17 @@ def defaults() -> ml_collections.ConfigDict:
   ))
 
   config.eval = ml_collections.ConfigDict(dict(
-      num_samples=2500,       # samples for mode coverage (PacGAN protocol)
+      num_samples=2500,       # generated samples per evaluation (PacGAN protocol: 2500)
       grid_size=10,           # sample grid: grid_size x grid_size images
+      # Evaluator names (gaxla.evaluate), run every eval_every_steps and by
+      # `gaxla eval`; () = mode_coverage for 2-D mixtures, none for images.
+      metrics=(),
+      feature_extractor="inception",  # space of fid/kid/precision_recall/density_coverage:
+                                      # 'inception' or 'classifier' (the dataset's own CNN)
+      batch_size=200,         # samples per generator / feature-network call
+      cache_dir="",           # reference statistics, classifier weights ('' = ~/.cache/gaxla)
+      inception_weights="",   # converted FID Inception .npz ('' = <cache_dir>/pt_inception-2015-12-05.npz)
+      classifier_steps=1000,  # training steps of the domain classifier (batch 128)
   ))
   return config
 
@@ -287,6 +296,7 @@ def validate(config: ml_collections.ConfigDict) -> ml_collections.ConfigDict:
   _require(config.model.latent_dim > 0, "model.latent_dim", "must be > 0.")
   _require(config.eval.num_samples > 0, "eval.num_samples", "must be > 0.")
   _require(config.eval.grid_size > 0, "eval.grid_size", "must be > 0.")
+  _check_eval(config)
   if config.model.conditional:
     spec = data.DATASETS[config.data.name].num_classes
     _require(spec > 0, "model.conditional",
@@ -304,7 +314,7 @@ def _check_checkpoint(config) -> None:
   _require(isinstance(group.keep_best, int) and group.keep_best >= 0, "checkpoint.keep_best",
            f"must be an integer >= 0, got {group.keep_best!r}.")
   _require(isinstance(group.best_metric, str), "checkpoint.best_metric",
-           f"must be a metric name such as 'eval/high_quality' or '', got {group.best_metric!r}.")
+           f"must be a metric name such as 'eval/mode_coverage/high_quality' or '', got {group.best_metric!r}.")
   _require(group.best_mode in ("max", "min"), "checkpoint.best_mode",
            f"must be 'max' or 'min', got {group.best_mode!r}.")
   if group.best_metric:
@@ -315,6 +325,23 @@ def _check_checkpoint(config) -> None:
            f"must be True or False, got {group.async_save!r}.")
 
 
+def _check_eval(config) -> None:
+  from gaxla import evaluate
+  metrics = config.eval.metrics
+  _require(isinstance(metrics, (list, tuple)) and all(isinstance(m, str) for m in metrics),
+           "eval.metrics", f"must be a list of evaluator names, got {metrics!r}.")
+  for name in metrics:
+    _name_in(name, evaluate.EVALUATORS, "eval.metrics")
+  _name_in(config.eval.feature_extractor, evaluate.FEATURE_SPACES, "eval.feature_extractor")
+  for key in ("batch_size", "classifier_steps"):
+    _require(isinstance(config.eval[key], int) and config.eval[key] > 0, f"eval.{key}",
+             f"must be a positive integer, got {config.eval[key]!r}.")
+  try:
+    evaluate.check(config, check_files=False)
+  except ValueError as e:
+    raise ConfigError(f"config: 'eval.metrics': {e}.") from None
+
+
 def _name_in(name: Any, registry, key: str, extra=()) -> None:
   if name not in registry:
     valid = sorted(list(registry) + list(extra))
@@ -323,6 +350,22 @@ def _name_in(name: Any, registry, key: str, extra=()) -> None:
 
 
 def from_json(text: str) -> ml_collections.ConfigDict:
-  """Rebuilds a config saved as workdir/config.json (lists stay lists)."""
+  """Rebuilds a config saved as workdir/config.json (lists stay lists).
+
+  Keys added to the schema after the workdir was written (e.g. eval options)
+  get their defaults, so older workdirs still load.
+  """
   import json
-  return ml_collections.ConfigDict(json.loads(text))
+  config = ml_collections.ConfigDict(json.loads(text))
+  _fill_missing(config, defaults(), "")
+  return config
+
+
+def _fill_missing(config, schema, prefix: str) -> None:
+  for key in schema.keys():
+    path = f"{prefix}{key}"
+    if key not in config:
+      config[key] = schema[key]
+    elif (isinstance(schema[key], ml_collections.ConfigDict) and path not in _FREE_FORM
+          and isinstance(config[key], ml_collections.ConfigDict)):
+      _fill_missing(config[key], schema[key], path + ".")

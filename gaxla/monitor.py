@@ -126,7 +126,7 @@ def decide(history: list[dict[str, Any]], config, metric: str = "",
       (training signals at log steps, 'eval/...' values at eval steps).
     config: `config.monitor`: enabled, tolerance, patience, sigma_growth,
       margin_limit, action (see gaxla.config.defaults).
-    metric: the eval metric to watch ('' = none), e.g. 'eval/hq_fraction'
+    metric: the eval metric to watch ('' = none), e.g. 'eval/mode_coverage/high_quality'
       (the same one the checkpoint manager keeps the best of).
     mode: 'max' or 'min': which direction of `metric` is better.
 

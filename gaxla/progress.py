@@ -44,7 +44,8 @@ class ProgressLog:
     for key, value in metrics.items():
       self.tensorboard.add_scalar(key, value, step)
     if self.bar is not None:
-      keys = [k for k in ("d_loss", "g_loss", "eval/modes_covered", "eval/high_quality")
+      keys = [k for k in ("d_loss", "g_loss", "eval/mode_coverage/modes_covered",
+                          "eval/mode_coverage/high_quality", "eval/fid/fid", "eval/classifier/fd")
               if k in metrics]
       self.bar.set_postfix({k.split("/")[-1]: f"{metrics[k]:.3g}" for k in keys}, refresh=False)
     else:

@@ -28,7 +28,7 @@ from absl import logging
 
 from gaxla import checkpoint, config as config_lib, data, losses, models, penalties
 from gaxla import monitor, parallel, plots, progress, sample as sample_lib
-from gaxla.evaluate import mode_coverage
+from gaxla import evaluate as evaluate_lib
 from gaxla.optim import make_optimizer
 from gaxla.state import GANState, Player
 
@@ -377,28 +377,38 @@ def trainer_for(config: ml_collections.ConfigDict,
 # ----------------------------------------------------------------------------
 # Evaluation during training
 # ----------------------------------------------------------------------------
+def generate_fn_for(trainer: GANTrainer, variables):
+  """`(key, labels) -> samples` for evaluators: the given generator, eval mode."""
+  generate = jax.jit(lambda v, key, labels: trainer.generate(
+      v, trainer.sample_latent(key, labels.shape[0]), labels))
+  return lambda key, labels: generate(variables, key, labels)
+
+
 def evaluate(trainer: GANTrainer, state: GANState, config, workdir: str | None,
              fixed_key: jax.Array) -> dict[str, float]:
   """Metrics and a sample picture for the current state (EMA generator).
 
-  2-D mixtures: mode coverage over `eval.num_samples` samples, and a scatter
-  plot. Images: a sample grid (one row per class for conditional models).
+  Metrics: the evaluators named in `eval.metrics` (default: mode coverage for
+  2-D mixtures) on `eval.num_samples` samples, logged as 'eval/NAME/metric'.
+  Picture: a scatter plot (2-D mixtures) or a sample grid (one row per class
+  for conditional models).
   """
   info = data.get_info(config.data.name)
   variables = state.ema_generator_variables()
   step = int(state.step)
-  results: dict[str, float] = {}
+  scores = evaluate_lib.run(evaluate_lib.build(config), generate_fn_for(trainer, variables),
+                            config.eval.num_samples, fixed_key)
+  results = {f"eval/{k}": v for k, v in scores.items()}
+  if workdir is None:
+    return results
+  picture = os.path.join(workdir, "samples", f"step_{step:07d}.png")
   if info.kind == "points":
     mixture = data.mixtures.MIXTURES[info.name]()
     points = sample_lib.generate(trainer, variables, fixed_key, config.eval.num_samples)
-    scores = mode_coverage(points, mixture.modes, mixture.std)
-    results = {f"eval/{k}": v for k, v in scores.items() if k != "num_modes"}
-    if workdir is not None:
-      sample_lib.save_scatter_png(points, os.path.join(workdir, "samples", f"step_{step:07d}.png"),
-                                  modes=mixture.modes)
-  elif workdir is not None:
+    sample_lib.save_scatter_png(points, picture, modes=mixture.modes)
+  else:
     grid = sample_lib.sample_grid(trainer, variables, fixed_key, config.eval.grid_size)
-    sample_lib.save_png(grid, os.path.join(workdir, "samples", f"step_{step:07d}.png"))
+    sample_lib.save_png(grid, picture)
   return results
 
 
@@ -473,6 +483,7 @@ def train_and_evaluate(config: ml_collections.ConfigDict, workdir: str,
   # --- Config and devices -------------------------------------------------------
   config_lib.validate(config)
   parallel.initialize(config.distributed)
+  evaluate_lib.check(config)  # e.g. missing Inception weights: fail now, not at the first eval
   os.makedirs(workdir, exist_ok=True)
   is_chief = jax.process_index() == 0
   trainer = trainer_for(config)

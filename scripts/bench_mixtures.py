@@ -41,8 +41,9 @@ def run_one(name: str, seed: int) -> dict:
     _, metrics = train.train_and_evaluate(config, workdir, show_progress=False)
     wall = time.perf_counter() - start
   return {"config": name, "seed": seed, "wall_s": wall,
-          "modes": metrics["eval/modes_covered"], "high_quality": metrics["eval/high_quality"],
-          "reverse_kl": metrics["eval/reverse_kl"]}
+          "modes": metrics["eval/mode_coverage/modes_covered"],
+          "high_quality": metrics["eval/mode_coverage/high_quality"],
+          "reverse_kl": metrics["eval/mode_coverage/reverse_kl"]}
 
 
 def main() -> None:

@@ -1,4 +1,4 @@
-"""The CLI contract: `gaxla train` and `gaxla sample`, errors, resume."""
+"""The CLI contract: `gaxla train`, `gaxla sample` and `gaxla eval`, errors, resume."""
 
 import json
 import os
@@ -36,9 +36,11 @@ def ring_run(tmp_path_factory):
 @pytest.fixture(scope="module")
 def digits_run(tmp_path_factory):
   workdir = str(tmp_path_factory.mktemp("digits"))
+  cache = str(tmp_path_factory.mktemp("eval_cache"))
   gaxla("train", "--config", "configs/quickstart.py", "--workdir", workdir, *TINY,
         "--config.data.image_size=8", "--config.model.generator.base_channels=4",
-        "--config.model.critic.base_channels=4")
+        "--config.model.critic.base_channels=4", f"--config.eval.cache_dir={cache}",
+        "--config.eval.classifier_steps=100", "--config.eval.feature_extractor=classifier")
   return workdir
 
 
@@ -51,7 +53,7 @@ def test_train_writes_the_workdir(ring_run):
   with open(os.path.join(ring_run, "metrics.jsonl")) as f:
     records = [json.loads(line) for line in f]
   assert [r["step"] for r in records if "g_loss" in r] == [2, 4]
-  assert any("eval/modes_covered" in r for r in records)
+  assert any("eval/mode_coverage/modes_covered" in r for r in records)
   assert os.listdir(os.path.join(ring_run, "samples")) == ["step_0000004.png"]
 
 
@@ -103,6 +105,37 @@ def test_resume_continues_from_checkpoint(ring_run):
                  "--config.model.critic.hidden=(8,)", "--progress=lines")
   assert "[5]" not in result.stdout and "[6] g_loss" in result.stdout
   assert "trained to step 6" in result.stdout
+
+
+def test_eval_a_checkpoint(digits_run):
+  result = gaxla("eval", "--workdir", digits_run, "--metrics", "classifier,kid", "--num", "200")
+  assert "[4] classifier/fd = " in result.stdout and "[4] kid/kid_mean = " in result.stdout
+  gaxla("eval", "--workdir", digits_run, "--metrics", "fid", "--num", "200", "--step", "2")
+  with open(os.path.join(digits_run, "eval.jsonl")) as f:
+    records = [json.loads(line) for line in f]
+  assert [r["step"] for r in records[-2:]] == [4, 2]
+  latest, older = records[-2:]
+  assert latest["num_samples"] == 200
+  assert {"classifier/accuracy", "classifier/intra_fd", "classifier/test_accuracy",
+          "kid/kid_mean", "kid/kid_std"} <= set(latest)
+  assert set(older) == {"step", "num_samples", "seconds", "fid/fid"}
+  assert older["fid/fid"] > 0 and 0 <= latest["classifier/accuracy"] <= 1
+
+
+def test_eval_uses_the_runs_metrics_by_default(ring_run):
+  result = gaxla("eval", "--workdir", ring_run)
+  assert "mode_coverage/modes_covered = " in result.stdout
+
+
+@pytest.mark.parametrize("args,needle", [
+    (["--metrics", "fdi"], "'eval.metrics' is 'fdi'"),
+    (["--metrics", "fid", "--step", "9"], "no checkpoint for step 9"),
+    (["--metrics", "inception_score"], "scripts/convert_inception_weights.py"),
+])
+def test_eval_errors(digits_run, args, needle):
+  result = gaxla("eval", "--workdir", digits_run, *args, check=False)
+  assert result.returncode == 2 and needle in result.stderr, result.stderr
+  assert "Traceback" not in result.stderr
 
 
 @pytest.mark.parametrize("args,needle", [

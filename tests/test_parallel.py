@@ -210,7 +210,7 @@ def test_two_processes_match_one_process(tmp_path):
   trainer = train.trainer_for(config)
   states = []
   for workdir in (single, multi):
-    manager = checkpoint.make_manager(workdir, config.checkpoint_every_steps)
+    manager = checkpoint.make_manager(workdir, config, read_only=True)
     states.append(checkpoint.restore(manager, trainer.abstract_state(config.seed)))
     manager.close()
   assert int(states[0].step) == int(states[1].step) == 4

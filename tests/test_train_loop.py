@@ -56,7 +56,7 @@ def test_metrics_jsonl_and_progress_lines(tmp_path, capsys):
   train.train_and_evaluate(tiny_mlp_config(num_steps=2, log_every_steps=1), str(tmp_path),
                            show_progress=False)
   out = capsys.readouterr().out
-  assert "[1] g_loss = " in out and "[2] eval/modes_covered = " in out
+  assert "[1] g_loss = " in out and "[2] eval/mode_coverage/modes_covered = " in out
   with open(tmp_path / "metrics.jsonl") as f:
     records = [json.loads(line) for line in f]
   assert [r["step"] for r in records] == [1, 2, 2]

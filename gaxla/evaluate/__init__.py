@@ -1,3 +1,141 @@
-"""Evaluation metrics."""
+"""Evaluators by name, and the metrics behind them.
 
+  get(name)                      the evaluator class; ValueError lists valid names
+  build(config, names=None)      evaluator instances for a validated config
+                                 (default: `metric_names(config)`), memoized
+  run(evaluators, generate_fn, num_samples, key)
+                                 draws samples once, runs every evaluator on them,
+                                 returns {'NAME/metric': float}
+
+| name             | metrics                                   | data   |
+|------------------|-------------------------------------------|--------|
+| fid              | fid                                       | images |
+| kid              | kid_mean, kid_std                         | images |
+| precision_recall | precision, recall (k = 3)                 | images |
+| density_coverage | density, coverage (k = 5)                 | images |
+| inception_score  | mean, std (10 splits)                     | images |
+| classifier       | test_accuracy, fd, accuracy, intra_fd     | labelled images |
+| mode_coverage    | modes_covered, high_quality, reverse_kl   | 2-D mixtures |
+
+fid/kid/precision_recall/density_coverage use `eval.feature_extractor`
+('inception': FID Inception pool3, weights from `eval.inception_weights`;
+'classifier': the dataset's CNN classifier). Metric modules: frechet,
+inception_score, kid, manifold, mode_coverage; networks: inception, classifier.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+
+from gaxla.evaluate.evaluators import (
+  EVALUATORS,
+  NEEDS_LABELS,
+  POINTS_ONLY,
+  USES_FEATURE_SPACE,
+  USES_INCEPTION,
+  Evaluator,
+  draw_samples,
+  inception_weights_path,
+)
 from gaxla.evaluate.mode_coverage import mode_coverage  # noqa: F401
+
+FEATURE_SPACES = ("inception", "classifier")
+
+
+def get(name: str) -> type[Evaluator]:
+  """The evaluator class registered under `name`."""
+  if name not in EVALUATORS:
+    raise ValueError(f"unknown evaluator {name!r}; valid names: {', '.join(sorted(EVALUATORS))}")
+  return EVALUATORS[name]
+
+
+def metric_names(config) -> list[str]:
+  """`eval.metrics`, or by default mode coverage for 2-D mixtures and nothing for images."""
+  from gaxla import data
+  names = list(config.eval.metrics)
+  if not names and data.get_info(config.data.name).kind == "points":
+    names = ["mode_coverage"]
+  return names
+
+
+def uses_inception(config, names=None) -> bool:
+  names = metric_names(config) if names is None else names
+  return any(n in USES_INCEPTION or (n in USES_FEATURE_SPACE
+                                     and config.eval.feature_extractor == "inception")
+             for n in names)
+
+
+def check(config, names=None, check_files: bool = True) -> None:
+  """Raises ValueError / FileNotFoundError if the evaluators cannot run for this config.
+
+  Cheap (no network is built): unknown names, metrics that do not fit the
+  dataset, and with `check_files` a missing Inception weights file (the
+  message names the converter).
+  """
+  from gaxla import data
+  from gaxla.evaluate import inception
+  names = metric_names(config) if names is None else names
+  info = data.get_info(config.data.name)
+  for name in names:
+    get(name)
+    if name in POINTS_ONLY and info.kind != "points":
+      raise ValueError(f"evaluator '{name}' is for 2-D mixtures, not '{info.name}' images")
+    if name not in POINTS_ONLY and info.kind == "points":
+      raise ValueError(f"evaluator '{name}' is for images; '{info.name}' is a 2-D mixture "
+                       "(use mode_coverage)")
+    if name in NEEDS_LABELS and not info.num_classes:
+      raise ValueError(f"evaluator '{name}' needs a labelled dataset; '{info.name}' has none")
+  if config.eval.feature_extractor not in FEATURE_SPACES:
+    raise ValueError(f"eval.feature_extractor must be one of {', '.join(FEATURE_SPACES)}, "
+                     f"got {config.eval.feature_extractor!r}")
+  if config.eval.feature_extractor == "classifier" and not info.num_classes and any(
+      n in USES_FEATURE_SPACE for n in names):
+    raise ValueError(f"eval.feature_extractor 'classifier' needs a labelled dataset; "
+                     f"'{info.name}' has none (use 'inception')")
+  if check_files and uses_inception(config, names):
+    path = inception_weights_path(config)
+    if not os.path.exists(path):
+      inception.load_variables(path)  # raises the FileNotFoundError naming the converter
+
+
+_BUILT: dict = {}
+
+
+def build(config, names=None) -> list[Evaluator]:
+  """Evaluator instances for `config`, memoized per (config, names) in this process.
+
+  Building may train the domain classifier or compute reference statistics
+  (both cached on disk under `eval.cache_dir`).
+  """
+  names = metric_names(config) if names is None else list(names)
+  check(config, names)
+  key = (json.dumps(config.to_dict(), sort_keys=True, default=str), tuple(names))
+  if key not in _BUILT:
+    _BUILT[key] = [get(name)(config) for name in names]
+  return _BUILT[key]
+
+
+def run(evaluators: list[Evaluator], generate_fn, num_samples: int, key) -> dict[str, float]:
+  """Draws `num_samples` once and scores them with every evaluator.
+
+  Args:
+    evaluators: from `build`.
+    generate_fn: `(key, labels int32 [B]) -> samples [B, ...]`.
+    num_samples: samples to draw.
+    key: PRNG key; the same key gives the same samples.
+
+  Returns:
+    {'NAME/metric': value} over all evaluators.
+  """
+  if not evaluators:
+    return {}
+  first = evaluators[0]
+  samples, labels = draw_samples(generate_fn, num_samples, key, first.num_classes,
+                                 first.batch_size)
+  cache: dict = {}
+  results: dict[str, float] = {}
+  for evaluator in evaluators:
+    for metric, value in evaluator.score(samples, labels, cache).items():
+      results[f"{evaluator.name}/{metric}"] = float(value)
+  return results
