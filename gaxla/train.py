@@ -135,6 +135,10 @@ class GANTrainer:
       real_logits, fake_logits = jnp.split(logits, 2)
       adv = self.loss.critic(real_logits, fake_logits)
       loss = adv
+      if self.config.regularizer.orthogonal_d:
+        # D keeps its projection embedding in the regularizer (BigGAN-PyTorch D_ortho).
+        loss = loss + self.config.regularizer.orthogonal_d * penalties.orthogonal_regularization(
+            d_params, exclude=())
       penalty_value = jnp.zeros((), jnp.float32)
       if self.penalty is not None:
         critic_fn = lambda x: self.critic.apply(
@@ -213,8 +217,14 @@ class GANTrainer:
       else:
         real_logits = jnp.zeros_like(fake_logits)
       if self.config.loss.top_k < 1.0:
-        return self._top_k_generator_loss(fake_logits, state.step), new_collections
-      return self.loss.generator(real_logits, fake_logits), new_collections
+        loss = self._top_k_generator_loss(fake_logits, state.step)
+      else:
+        loss = self.loss.generator(real_logits, fake_logits)
+      if self.config.regularizer.orthogonal_g:
+        # Skips embedding tables: BigGAN leaves G's shared class embedding out.
+        loss = loss + self.config.regularizer.orthogonal_g * penalties.orthogonal_regularization(
+            g_params)
+      return loss, new_collections
 
     (g_loss, g_collections), g_grads = jax.value_and_grad(
         generator_loss_fn, has_aux=True)(state.g.params)
