@@ -43,6 +43,8 @@ def test_shipped_configs_validate_and_document_their_command(path):
     ("ema.decay", 1.0, "'ema.decay'"),
     ("weight_clip", -0.1, "'weight_clip'"),
     ("loss.real_label", 1.5, "'loss.real_label'"),
+    ("regularizer.orthogonal_g", -1e-4, "'regularizer.orthogonal_g'"),
+    ("regularizer.orthogonal_d", -1.0, "'regularizer.orthogonal_d'"),
 ])
 def test_bad_values_name_the_key(key, value, needle):
   config = tiny_mlp_config(**{key: value})
@@ -55,7 +57,7 @@ def test_bad_values_name_the_key(key, value, needle):
 def test_unknown_names_list_the_valid_ones():
   with pytest.raises(ConfigError, match="Valid names: .*hinge.*wasserstein"):
     validate(tiny_mlp_config(**{"loss.name": "nope"}))
-  with pytest.raises(ConfigError, match="Valid names: dcgan, mlp"):
+  with pytest.raises(ConfigError, match="Valid names: biggan, biggan_deep, dcgan, mlp"):
     validate(tiny_mlp_config(**{"model.name": "nope"}))
 
 
