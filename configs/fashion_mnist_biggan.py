@@ -1,9 +1,10 @@
 """Class-conditional BigGAN on Fashion-MNIST, sized for a 2-core CPU.
 
-Images are resized 28 -> 32 (data.image_size) to use BigGAN's 32x32 plan:
-three residual up-blocks and four down-blocks of 4 * ch channels, attention
-at 16x16, hierarchical latents (z = 4 chunks of 20: the linear layer + one per
-block) with a 32-d shared class embedding in every CBN, projection critic,
+Native 28x28 with a 28-pixel plan: a 7x7 base, two residual up-blocks
+(7 -> 14 -> 28) and three down-blocks (28 -> 14 -> 7 -> 7) of 4 * ch = 32
+channels, attention at 14x14 in both, hierarchical latents (z = 3 chunks of
+20: the linear layer + one per block) with a 32-d shared class embedding in
+every CBN, projection critic,
 hinge loss, TTUR (G 1e-4, D 4e-4, Adam b1 = 0), 2 critic steps per G step,
 orthogonal regularization 1e-4 on G, EMA of G from step 1000. Data as for
 configs/fashion_mnist_dcgan.py (Debian's dataset-fashion-mnist).
@@ -21,13 +22,15 @@ from gaxla.config import defaults, model_kwargs
 def get_config(arg: str | None = None):
   config = defaults()
   config.data.name = "fashion_mnist"
-  config.data.image_size = 32
   config.model.name = "biggan"
   config.model.conditional = True
-  config.model.latent_dim = 80            # 4 chunks of 20
+  config.model.latent_dim = 60            # 3 chunks of 20
   config.model.generator = model_kwargs(
-      "biggan", "generator", ch=16, attention_resolutions=(16,), shared_dim=32)
-  config.model.critic = model_kwargs("biggan", "critic", ch=16, attention_resolutions=(16,))
+      "biggan", "generator", ch=8, channel_multipliers=(4, 4, 4), attention_resolutions=(14,),
+      shared_dim=32)
+  config.model.critic = model_kwargs(
+      "biggan", "critic", ch=8, channel_multipliers=(4, 4, 4), downsample=(True, True, False),
+      attention_resolutions=(14,))
   config.loss.name = "hinge"
   config.optim.n_critic = 2
   for role, lr in (("generator", 1e-4), ("critic", 4e-4)):

@@ -150,7 +150,11 @@ class GBlock(nn.Module):
 
 
 class BigGANGenerator(nn.Module):
-  """z [B, latent] (+ labels [B]) -> images [B, H, W, C] in [-1, 1]."""
+  """z [B, latent] (+ labels) -> images [B, H, W, C] in [-1, 1].
+
+  labels: int classes [B], or (with a shared embedding) float class weights
+  [B, num_classes] that mix the class embeddings.
+  """
 
   out_shape: Sequence[int] = (128, 128, 3)
   num_classes: int = 0
@@ -195,8 +199,14 @@ class BigGANGenerator(nn.Module):
     chunks = jnp.split(z, slots, axis=-1)
 
     if self.num_classes and self.shared_dim:
-      shared = nn.Embed(self.num_classes, self.shared_dim, embedding_init=kernel_init,
-                        name="shared")(labels)
+      embed = nn.Embed(self.num_classes, self.shared_dim, embedding_init=kernel_init,
+                       name="shared")
+      if jnp.issubdtype(labels.dtype, jnp.floating):
+        # Soft labels [B, num_classes]: a mixture of class embeddings (class
+        # interpolation in gaxla.sample); one-hot rows give the same as ints.
+        shared = labels @ embed.embedding
+      else:
+        shared = embed(labels)
     elif self.num_classes:
       if slots > 1 or self.deep:
         raise ValueError("hierarchical or deep BigGAN needs a shared embedding "
