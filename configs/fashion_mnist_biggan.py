@@ -6,14 +6,15 @@ channels, attention at 14x14 in both, hierarchical latents (z = 3 chunks of
 20: the linear layer + one per block) with a 32-d shared class embedding in
 every CBN, projection critic,
 hinge loss, TTUR (G 1e-4, D 4e-4, Adam b1 = 0), 2 critic steps per G step,
-orthogonal regularization 1e-4 on G, EMA of G from step 1000. Data as for
+orthogonal regularization 1e-4 on G, EMA of G from step 200. Data as for
 configs/fashion_mnist_dcgan.py (Debian's dataset-fashion-mnist).
 
   gaxla train --config configs/fashion_mnist_biggan.py --workdir runs/fmnist_biggan
   gaxla sample --workdir runs/fmnist_biggan --out sheet.png --sheet --truncation 0.5,1,2
 
-num_steps is set from a measured step time (scripts/bench_step.py, 2 shared
-cores) so that the run takes about 30 minutes; see the issue note.
+num_steps: scripts/bench_step.py measured 1.64 s per step (batch 64, 2 critic
+steps; compile 59 s) on the 2-core CPU while shared (load ~6), so 1000 steps
+take about 28 minutes there, less on an idle machine.
 """
 
 from gaxla.config import defaults, model_kwargs
@@ -39,11 +40,11 @@ def get_config(arg: str | None = None):
     config.optim[role].b2 = 0.999
   config.regularizer.orthogonal_g = 1e-4
   config.ema.decay = 0.999
-  config.ema.start_step = 1000
-  config.num_steps = 3000
+  config.ema.start_step = 200
+  config.num_steps = 1000
   config.batch_size = 64
   config.log_every_steps = 100
-  config.eval_every_steps = 1000
-  config.checkpoint_every_steps = 500
+  config.eval_every_steps = 250
+  config.checkpoint_every_steps = 250
   config.eval.grid_size = 10
   return config

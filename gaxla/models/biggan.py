@@ -8,7 +8,9 @@ Every BN inside a block is conditional (CBN): its gain and bias are bias-free
 spectral-normed linear maps of the conditioning vector, which is the shared
 class embedding (`shared_dim`) concatenated with that block's latent chunk
 (hierarchical latents: z is split into one chunk for the linear layer and one
-per block). Every weight is spectrally normalized and orthogonally initialized.
+per block). Every weight is spectrally normalized and orthogonally initialized,
+except the shared class embedding, which is orthogonal but not normalized
+(BigGAN-PyTorch: SN on G's embedding "seems to randomly cripple G").
 
 Critic: residual down-blocks (the first without pre-activation), attention,
 ReLU, global sum pooling, then a projection head (Miyato & Koyama, 2018):
