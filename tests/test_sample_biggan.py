@@ -112,3 +112,44 @@ def test_sheet_and_interpolations(tiny, tmp_path):
     assert picture.size[0] > 0
   with pytest.raises(ValueError, match="must end in .png"):
     sample.write_samples(trainer, variables, str(tmp_path / "s.npy"), 4, interpolate="latent")
+
+
+@pytest.fixture(scope="module")
+def biggan_workdir(tmp_path_factory):
+  """A 3-step tiny BigGAN run (in-process), for the CLI."""
+  from gaxla import train
+  from tests.test_biggan import tiny_biggan_config
+  workdir = str(tmp_path_factory.mktemp("biggan"))
+  config = tiny_biggan_config()
+  config.eval.grid_size = 2
+  train.train_and_evaluate(config, workdir, show_progress=False)
+  return workdir
+
+
+def _gaxla(*args):
+  import os
+  import subprocess
+  import sys
+  root = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+  return subprocess.run([sys.executable, "-m", "gaxla", *args], cwd=root, check=False,
+                        env=dict(os.environ, JAX_PLATFORMS="cpu"), capture_output=True,
+                        text=True, timeout=300)
+
+
+def test_cli_sheet_and_class_interpolation(biggan_workdir, tmp_path):
+  from PIL import Image
+  sheet = str(tmp_path / "sheet.png")
+  result = _gaxla("sample", "--workdir", biggan_workdir, "--out", sheet, "--sheet", "0,0.5,1",
+                  "--labels", "0,1", "--standing_batches", "2")
+  assert result.returncode == 0, result.stderr
+  assert "standing stats over 2 batches" in result.stdout
+  walk = str(tmp_path / "walk.png")
+  result = _gaxla("sample", "--workdir", biggan_workdir, "--out", walk, "--interpolate", "class",
+                  "--num", "4", "--labels", "0,1,2")
+  assert result.returncode == 0, result.stderr
+  with Image.open(sheet) as a, Image.open(walk) as b:
+    # 2 rows x 3 columns and 3 rows x 4 columns of 8-px tiles with 1-px gaps,
+    # both upscaled by the same integer factor: compare aspect ratios.
+    assert a.size[0] * 19 == a.size[1] * 28 and b.size[0] * 28 == b.size[1] * 37
+  result = _gaxla("sample", "--workdir", biggan_workdir, "--out", walk, "--sheet", "x")
+  assert result.returncode == 2 and "--sheet must be comma-separated numbers" in result.stderr
