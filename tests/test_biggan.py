@@ -184,6 +184,21 @@ def test_imagenet128_parameter_counts_match_biggan_pytorch():
   assert "attention3" in g_vars["params"] and "attention0" in d_vars["params"]
 
 
+def test_biggan_deep_128_sizes_are_close_to_the_paper():
+  """BigGAN-deep at 128 (ch=128, z 128): the paper reports 50.4 M (G) and 34.6 M (D)."""
+  fam = models.get("biggan_deep")
+  g, d = fam.generator(out_shape=(128, 128, 3), num_classes=1000, ch=128), fam.critic(
+      num_classes=1000, ch=128)
+  labels = jax.ShapeDtypeStruct((1,), jnp.int32)
+  g_vars = jax.eval_shape(lambda z, y: g.init(jax.random.key(0), z, y, train=False),
+                          jax.ShapeDtypeStruct((1, 128), jnp.float32), labels)
+  d_vars = jax.eval_shape(lambda x, y: d.init(jax.random.key(0), x, y, train=False),
+                          jax.ShapeDtypeStruct((1, 128, 128, 3), jnp.float32), labels)
+  assert _num_params(g_vars["params"]) == pytest.approx(50.4e6, rel=0.005)
+  assert _num_params(d_vars["params"]) == pytest.approx(34.6e6, rel=0.005)
+  assert "block0a" in g_vars["params"] and "input_conv" in d_vars["params"]
+
+
 @pytest.mark.parametrize("family", ["biggan", "biggan_deep", "sngan_resnet"])
 def test_families_produce_images_and_logits(family):
   fam = models.get(family)

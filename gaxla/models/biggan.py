@@ -26,8 +26,10 @@ generator has exactly the 70,433,988 parameters BigGAN-PyTorch reports
 1x1 up), two blocks per resolution (only the second changes the side or the
 width), channel-dropping / concatenating shortcuts, no hierarchical split (the
 whole z joins the class embedding in every CBN and in the first linear), and
-a 3x3 input convolution in the critic. Its widths follow the same plans; it is
-not checked against a published parameter count.
+a 3x3 input convolution in the critic. Its widths follow the same plans; at
+128x128 with ch=128 and z 128 it has 50,244,484 (G) and 34,582,466 (D)
+parameters against the paper's 50.4 M and 34.6 M: close, not verified block by
+block against BigGAN-PyTorch's BigGANdeep.py.
 """
 
 from __future__ import annotations
