@@ -126,8 +126,10 @@ def standing_statistics(trainer, variables: dict, key: jax.Array, num_batches: i
   if num_batches < 1:
     raise ValueError(f"standing statistics need num_batches >= 1, got {num_batches}")
 
+  # Variables are an argument, not a closure: closed-over arrays would be
+  # embedded in the program as constants (70M of them for ImageNet BigGAN).
   @jax.jit
-  def moments(index):
+  def moments(variables, index):
     z, labels = standing_batch(trainer, key, index, batch_size)
     _, updates = trainer.generator.apply(variables, z, labels, train=True,
                                          mutable=["batch_stats", BATCH_MOMENTS])
@@ -135,7 +137,7 @@ def standing_statistics(trainer, variables: dict, key: jax.Array, num_batches: i
 
   total = None
   for index in range(num_batches):
-    batch_moments = moments(index)
+    batch_moments = moments(variables, index)
     if not batch_moments:
       return variables     # no gaxla BatchNorm in this generator: nothing to re-estimate
     total = batch_moments if total is None else jax.tree.map(jnp.add, total, batch_moments)
