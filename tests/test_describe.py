@@ -27,6 +27,14 @@ def test_a_multiply_add_counts_as_two_flops():
   assert describe.lowered_flops(jnp.matmul, a, b) == 2 * 3 * 5 * 7
 
 
+def test_convolution_taps_on_zero_padding_are_not_counted():
+  conv = lambda x, w: jax.lax.conv_general_dilated(
+      x, w, (1, 1), "SAME", dimension_numbers=("NHWC", "HWIO", "NHWC"))
+  flops = describe.lowered_flops(conv, jax.ShapeDtypeStruct((1, 8, 8, 16), jnp.float32),
+                                 jax.ShapeDtypeStruct((3, 3, 16, 32), jnp.float32))
+  assert flops == pytest.approx(2 * 64 * 9 * 16 * 32 * (22 / 24) ** 2)
+
+
 def test_tiny_biggan_counts_match_a_real_init():
   from gaxla import train
   from tests.test_biggan import tiny_biggan_config
