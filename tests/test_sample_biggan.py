@@ -153,3 +153,14 @@ def test_cli_sheet_and_class_interpolation(biggan_workdir, tmp_path):
     assert a.size[0] * 19 == a.size[1] * 28 and b.size[0] * 28 == b.size[1] * 37
   result = _gaxla("sample", "--workdir", biggan_workdir, "--out", walk, "--sheet", "x")
   assert result.returncode == 2 and "--sheet must be comma-separated numbers" in result.stderr
+
+
+def test_class_interpolation_needs_a_model_that_mixes_classes():
+  from gaxla import train
+  from tests.conftest import tiny_dcgan_config
+  trainer = train.trainer_for(tiny_dcgan_config())
+  variables = jax.jit(trainer.init, static_argnums=0)(0).ema_generator_variables()
+  with pytest.raises(ValueError, match="cannot mix classes"):
+    sample.interpolation(trainer, variables, jax.random.key(0), "class", [0, 1], 3)
+  # Latent interpolation works for any generator.
+  assert sample.interpolation(trainer, variables, jax.random.key(0), "latent", [0], 3).shape[0] == 3
