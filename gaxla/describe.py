@@ -41,7 +41,15 @@ def param_groups(params) -> dict[str, int]:
 
 
 def lowered_flops(fn, *abstract_args) -> float:
-  """FLOPs XLA's cost analysis assigns to `jax.jit(fn)` on abstract arguments."""
+  """FLOPs XLA's cost analysis assigns to `jax.jit(fn)` on abstract arguments.
+
+  Args:
+    fn: a jittable function.
+    *abstract_args: pytrees of `jax.ShapeDtypeStruct` (or arrays) for `fn`.
+
+  Returns:
+    The 'flops' entry of the lowered module's cost analysis.
+  """
   analysis = jax.jit(fn).lower(*abstract_args).cost_analysis()
   if isinstance(analysis, (list, tuple)):   # older JAX: one dict per computation
     analysis = analysis[0]
