@@ -1,11 +1,23 @@
-"""`gaxla train | sample | eval`: the only place flags are defined.
+"""`gaxla train | sample | eval | describe`: the only place flags are defined.
 
   gaxla train  --config configs/NAME.py[:arg] --workdir DIR [--config.key=value ...]
   gaxla sample --workdir DIR --num N --out FILE [--labels all|i,j,..] [--seed S]
-               [--truncation T] [--step latest|best|N]
+               [--truncation T] [--step latest|best|N] [--standing_batches K]
+  gaxla sample --workdir DIR --out sheet.png --sheet 0,0.5,1,2 [--labels ...]
+               (rows = classes, columns = truncation thresholds; 0 = none)
+  gaxla sample --workdir DIR --out walk.png --interpolate latent|class --num FRAMES
+               (one row per class: latent slerp with the class fixed, or the
+               class embedding mixed from each class to the next, latent fixed)
   gaxla eval   --workdir DIR [--step latest|best|N] [--metrics a,b] [--num N]
                (EMA generator; --num defaults to eval.num_samples, --metrics to
                eval.metrics; results are printed and appended to DIR/eval.jsonl)
+  gaxla describe --config configs/NAME.py[:arg]
+               (parameters per module group and FLOPs of G, D and the train
+               step, from shapes only; --nostep_flops skips the step)
+
+`gaxla sample` uses the EMA generator; with --standing_batches K > 0 (default
+16) BatchNorm statistics are first re-estimated for the EMA params over K
+batches of the config's batch size (standing statistics).
 
 `train` resumes from the workdir's latest checkpoint. On SIGTERM (preemption)
 it saves the current step, waits for the write, prints `gaxla: stopped by
@@ -37,10 +49,16 @@ _STEP = flags.DEFINE_string("step", "latest",
                             "checkpoint.best_metric) or a number.")
 _METRICS = flags.DEFINE_string("metrics", None, "eval: comma-separated evaluator names "
                                "(default: the run's eval.metrics).")
+_SHEET = flags.DEFINE_list("sheet", None, "sample: truncations for a class x truncation sheet.")
+_INTERPOLATE = flags.DEFINE_enum("interpolate", None, ["latent", "class"],
+                                 "sample: write an interpolation, --num frames per row.")
+_STANDING = flags.DEFINE_integer(
+    "standing_batches", 16, "sample: batches for BatchNorm standing statistics (0 = off).")
+_STEP_FLOPS = flags.DEFINE_bool("step_flops", True, "describe: also count the train step's FLOPs.")
 _PROGRESS = flags.DEFINE_enum("progress", "auto", ["auto", "bar", "lines"],
                               "train: progress bar, plain log lines, or auto (bar on a TTY).")
 
-COMMANDS = ("train", "sample", "eval")
+COMMANDS = ("train", "sample", "eval", "describe")
 USAGE = __doc__
 
 
@@ -87,10 +105,29 @@ def _sample(argv) -> None:
   trainer, state = _restore(config)
   info = data.get_info(config.data.name)
   modes = data.mixtures.MIXTURES[info.name]().modes if info.kind == "points" else None
+  try:
+    sheet = [float(t) for t in _SHEET.value] if _SHEET.value else None
+  except ValueError:
+    raise ValueError(f"--sheet must be comma-separated numbers, got {_SHEET.value!r}") from None
+  if _STANDING.value < 0:
+    raise ValueError(f"--standing_batches must be >= 0, got {_STANDING.value}")
   written = write_samples(trainer, state.ema_generator_variables(), _OUT.value, _NUM.value,
                           seed=_SEED.value, labels=_LABELS.value,
-                          truncation=_TRUNCATION.value, modes=modes)
-  print(f"gaxla: wrote {', '.join(written)} (step {int(state.step)}, EMA generator)")
+                          truncation=_TRUNCATION.value, modes=modes, sheet_truncations=sheet,
+                          interpolate=_INTERPOLATE.value, standing_batches=_STANDING.value,
+                          standing_batch_size=config.batch_size)
+  standing = f", standing stats over {_STANDING.value} batches" if _STANDING.value else ""
+  print(f"gaxla: wrote {', '.join(written)} (step {int(state.step)}, EMA generator{standing})")
+
+
+def _describe(argv) -> None:
+  from gaxla import describe
+  if _CONFIG.value is None:
+    raise ValueError("describe needs --config configs/NAME.py")
+  config = _CONFIG.value
+  config.unlock()
+  report = describe.describe(config, step_flops=_STEP_FLOPS.value)
+  print(describe.format_report(report, config_flags.get_config_filename(flags.FLAGS["config"])))
 
 
 def _eval(argv) -> None:
@@ -153,7 +190,8 @@ def main(argv=None) -> None:
   if len(argv) < 2 or argv[1] not in COMMANDS:
     print(USAGE, file=sys.stderr)
     sys.exit(0 if len(argv) > 1 and argv[1] in ("-h", "--help") else 2)
-  command = {"train": _train, "sample": _sample, "eval": _eval}[argv[1]]
+  command = {"train": _train, "sample": _sample, "eval": _eval,
+             "describe": _describe}[argv[1]]
   logging.set_verbosity(logging.WARNING)  # orbax logs every save at INFO
   try:
     app.run(_run(command), argv=[f"gaxla {argv[1]}"] + argv[2:])

@@ -88,6 +88,11 @@ def defaults() -> ml_collections.ConfigDict:
       weight=0.0,             # WGAN-GP: 10; R1: gamma / 2
   ))
   config.weight_clip = 0.0    # > 0: original WGAN clipping of critic weights to [-c, c]
+  # Weight regularizers added to the players' losses (gaxla.penalties).
+  config.regularizer = ml_collections.ConfigDict(dict(
+      orthogonal_g=0.0,       # BigGAN orthogonal reg. on G (paper: 1e-4); 0 = off
+      orthogonal_d=0.0,       # the same on D (BigGAN-PyTorch D_ortho); 0 = off
+  ))
 
   config.optim = ml_collections.ConfigDict(dict(
       n_critic=1,             # critic updates per generator update
@@ -258,6 +263,10 @@ def validate(config: ml_collections.ConfigDict) -> ml_collections.ConfigDict:
              f"needs a generator loss that is a mean over fakes; '{config.loss.name}' "
              "is relativistic. Use top_k = 1.0 or another loss.")
   _require(config.weight_clip >= 0, "weight_clip", f"must be >= 0, got {config.weight_clip!r}.")
+  for key in ("orthogonal_g", "orthogonal_d"):
+    value = config.regularizer[key]
+    _require(isinstance(value, (int, float)) and value >= 0, f"regularizer.{key}",
+             f"must be a number >= 0 (0 = off), got {value!r}.")
   _require(isinstance(config.optim.n_critic, int) and config.optim.n_critic >= 1,
            "optim.n_critic", f"must be an integer >= 1, got {config.optim.n_critic!r}.")
   for role in ("generator", "critic"):

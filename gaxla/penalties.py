@@ -1,4 +1,4 @@
-"""Critic regularizers: gradient penalties and weight clipping.
+"""Regularizers: critic gradient penalties, weight clipping, orthogonal regularization.
 
 This module owns the penalties added to the critic loss to keep it (locally)
 Lipschitz or smooth: WGAN-GP, DRAGAN, R1 and R2, plus the original WGAN weight
@@ -14,6 +14,9 @@ gradients are computed as the gradient of `sum(critic_fn(x))` with respect to
 x_i alone, i.e. the critic treats the examples of a batch independently (no
 batch normalization in training mode, no minibatch statistics). All penalties
 rely on that assumption.
+
+`orthogonal_regularization` is a weight regularizer (BigGAN's, on G) and takes
+a parameter pytree instead.
 
 Randomness is drawn with fixed, documented calls so a caller (or a test) can
 reproduce the exact interpolation points from the same key.
@@ -164,6 +167,40 @@ def clip_weights(params: Any, clip_value: float) -> Any:
   if not clip_value > 0:
     raise ValueError(f"clip_value must be > 0, got {clip_value}")
   return jax.tree.map(lambda leaf: jnp.clip(leaf, -clip_value, clip_value), params)
+
+
+def orthogonal_regularization(params: Any, exclude: tuple[str, ...] = ("embedding",)) -> jax.Array:
+  """BigGAN's orthogonal regularization: sum over weights of ||W^T W * (1 - I)||_F^2.
+
+  Each weight with 2 or more dimensions is viewed as a matrix with one column
+  per output unit (Flax kernels keep outputs last: a conv kernel [kh, kw, in,
+  out] becomes [kh*kw*in, out]); only the off-diagonal entries of the Gram
+  matrix of its columns are penalized, so filters are pushed towards mutual
+  orthogonality without constraining their norms (Brock et al., 2019, Sec. 3.1).
+  Multiply by beta (1e-4 in BigGAN) and add to the loss.
+
+  BigGAN-PyTorch applies it as a gradient term 2 (W W^T * (1 - I)) W, which is
+  the gradient of half this value; here the loss itself is the documented
+  formula, so beta_here = beta_pytorch / 2 reproduces its updates.
+
+  Args:
+    params: a parameter pytree (dicts of arrays, e.g. a Flax 'params' tree).
+    exclude: leaf names to skip. The default skips `nn.Embed` tables
+      ('embedding'): BigGAN excludes G's shared class embedding.
+
+  Returns:
+    Scalar float32, 0 when every weight's columns are mutually orthogonal.
+  """
+  total = jnp.zeros((), jnp.float32)
+  for path, leaf in jax.tree_util.tree_flatten_with_path(params)[0]:
+    name = getattr(path[-1], "key", str(path[-1])) if path else ""
+    if leaf.ndim < 2 or name in exclude:
+      continue
+    matrix = jnp.reshape(leaf, (-1, leaf.shape[-1])).astype(jnp.float32)
+    gram = matrix.T @ matrix
+    off_diagonal = gram * (1.0 - jnp.eye(gram.shape[0], dtype=gram.dtype))
+    total = total + jnp.sum(jnp.square(off_diagonal))
+  return total
 
 
 # --- registry: every penalty behind (critic_fn, real, fake, key) -----------

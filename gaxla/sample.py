@@ -6,6 +6,19 @@ Outputs of `gaxla sample`:
   FILE.labels.npy   (conditional models) int32 class of each sample
   FILE.png          an image grid (one row per requested class for conditional
                     models), or a scatter plot for 2-D points
+  --sheet           FILE.png: one row per class, one column per truncation
+  --interpolate     FILE.png: one row per pair of endpoints, `--num` frames
+                    from one latent to another ('latent', class fixed) or from
+                    one class to another ('class', latent fixed; BigGAN mixes
+                    the shared class embeddings)
+
+Standing statistics: a generator with BatchNorm normalizes at eval time with
+running averages that were collected for the *raw* parameters during
+training, not for the EMA parameters we sample from. `standing_statistics`
+re-estimates them for the given parameters by running G in training mode on
+many latent batches and averaging each BatchNorm layer's batch mean and
+variance (BigGAN's "standing stats"). `gaxla sample` does this by default for
+models whose BatchNorm layers report their moments (gaxla.nn.BatchNorm).
 """
 
 from __future__ import annotations
@@ -13,9 +26,12 @@ from __future__ import annotations
 import math
 import os
 
+import flax
 import jax
 import jax.numpy as jnp
 import numpy as np
+
+from gaxla.nn import BATCH_MOMENTS
 
 
 def latent(key: jax.Array, shape: tuple, truncation: float = 0.0) -> jax.Array:
@@ -47,6 +63,17 @@ def generate(trainer, variables, key: jax.Array, num: int, labels=None,
   """
   z = np.asarray(trainer.sample_latent(key, num, truncation))
   labels = np.zeros((num,), np.int32) if labels is None else np.asarray(labels, np.int32)
+  return generate_from(trainer, variables, z, labels, batch_size)
+
+
+def generate_from(trainer, variables, z, labels, batch_size: int = 500) -> np.ndarray:
+  """Runs G in eval mode on given latents [N, latent] and labels [N] (or [N, classes]).
+
+  Returns:
+    float32 NumPy array [N, *example_shape].
+  """
+  z, labels = np.asarray(z, np.float32), np.asarray(labels)
+  num = len(z)
   apply = jax.jit(trainer.generate)
   out = []
   for start in range(0, num, batch_size):
@@ -56,9 +83,141 @@ def generate(trainer, variables, key: jax.Array, num: int, labels=None,
       # Pad the last batch so the jitted function sees one shape.
       pad = batch_size - (stop - start)
       zb = np.concatenate([zb, np.zeros((pad,) + zb.shape[1:], zb.dtype)])
-      lb = np.concatenate([lb, np.zeros((pad,), lb.dtype)])
+      lb = np.concatenate([lb, np.zeros((pad,) + lb.shape[1:], lb.dtype)])
     out.append(np.asarray(apply(variables, zb, lb))[: stop - start])
   return np.concatenate(out).astype(np.float32)
+
+
+# ----------------------------------------------------------------------------
+# Standing statistics
+# ----------------------------------------------------------------------------
+def standing_batch(trainer, key: jax.Array, index: int, batch_size: int):
+  """Latents and labels of batch `index` of a standing-statistics pass.
+
+  Untruncated latents and uniform classes, as BigGAN-PyTorch's
+  `accumulate_standing_stats`.
+  """
+  z_key, label_key = jax.random.split(jax.random.fold_in(key, index))
+  z = trainer.sample_latent(z_key, batch_size)
+  labels = jax.random.randint(label_key, (batch_size,), 0, max(trainer.num_classes, 1))
+  return z, labels
+
+
+def standing_statistics(trainer, variables: dict, key: jax.Array, num_batches: int,
+                        batch_size: int) -> dict:
+  """Re-estimates G's BatchNorm statistics for the given (e.g. EMA) params.
+
+  Runs G in training mode on `num_batches` batches (see `standing_batch`) and
+  replaces every gaxla BatchNorm layer's running mean and variance by the
+  average over batches of the batch mean and (biased) variance it computed.
+  Nothing else changes (spectral-norm state included). Layers that do not
+  report moments (e.g. `flax.linen.BatchNorm`) keep their statistics.
+
+  Args:
+    trainer: a `gaxla.train.GANTrainer`.
+    variables: generator variables {'params', 'batch_stats', ...}.
+    key: PRNG key for the latents.
+    num_batches: batches to average (>= 1).
+    batch_size: latents per batch (the training batch size is a good choice).
+
+  Returns:
+    A copy of `variables` with the re-estimated statistics.
+  """
+  if num_batches < 1:
+    raise ValueError(f"standing statistics need num_batches >= 1, got {num_batches}")
+
+  # Variables are an argument, not a closure: closed-over arrays would be
+  # embedded in the program as constants (70M of them for ImageNet BigGAN).
+  @jax.jit
+  def moments(variables, index):
+    z, labels = standing_batch(trainer, key, index, batch_size)
+    _, updates = trainer.generator.apply(variables, z, labels, train=True,
+                                         mutable=["batch_stats", BATCH_MOMENTS])
+    return updates.get(BATCH_MOMENTS, {})
+
+  total = None
+  for index in range(num_batches):
+    batch_moments = moments(variables, index)
+    if not batch_moments:
+      return variables     # no gaxla BatchNorm in this generator: nothing to re-estimate
+    total = batch_moments if total is None else jax.tree.map(jnp.add, total, batch_moments)
+  averaged = flax.traverse_util.flatten_dict(jax.tree.map(lambda t: t / num_batches, total))
+  stats = flax.traverse_util.flatten_dict(flax.core.unfreeze(variables["batch_stats"]))
+  for path, value in averaged.items():
+    if path not in stats:
+      raise KeyError(f"BatchNorm moments at {'/'.join(path)} have no running statistic")
+    stats[path] = value
+  return {**variables, "batch_stats": flax.traverse_util.unflatten_dict(stats)}
+
+
+# ----------------------------------------------------------------------------
+# Sheets and interpolations
+# ----------------------------------------------------------------------------
+def sample_sheet(trainer, variables, key: jax.Array, classes, truncations) -> np.ndarray:
+  """Images [len(classes) * len(truncations), ...]: row = class, column = truncation.
+
+  Each row uses one latent key for all its columns, so a row shows one sample
+  drawn at increasing truncation thresholds (0 = no truncation).
+  """
+  classes = list(classes) if classes else [0]
+  z = []
+  for row in range(len(classes)):
+    row_key = jax.random.fold_in(key, row)
+    z.extend(np.asarray(trainer.sample_latent(row_key, 1, float(t)))[0] for t in truncations)
+  labels = np.repeat(np.asarray(classes, np.int32), len(truncations))
+  return generate_from(trainer, variables, np.stack(z), labels)
+
+
+def _slerp(a: np.ndarray, b: np.ndarray, t: np.ndarray) -> np.ndarray:
+  # Spherical interpolation keeps the latent norm typical of a Gaussian draw
+  # (a straight line passes through low-norm, atypical latents).
+  a_n, b_n = a / np.linalg.norm(a), b / np.linalg.norm(b)
+  omega = np.arccos(np.clip(np.dot(a_n, b_n), -1.0, 1.0))
+  if omega < 1e-6:
+    return (1 - t)[:, None] * a + t[:, None] * b
+  return (np.sin((1 - t) * omega)[:, None] * a + np.sin(t * omega)[:, None] * b) / np.sin(omega)
+
+
+def interpolation(trainer, variables, key: jax.Array, mode: str, classes, num_frames: int,
+                  truncation: float = 0.0) -> np.ndarray:
+  """Images [rows * num_frames, ...] walking between two endpoints per row.
+
+  Args:
+    mode: 'latent' (two random latents, the row's class fixed; slerp) or
+      'class' (one latent; class weights go linearly from the row's class to
+      the next one in `classes`, needs a model that takes soft labels, e.g.
+      BigGAN with a shared embedding).
+    classes: the row classes ([0] for unconditional models with 'latent').
+    num_frames: images per row, endpoints included (>= 2).
+  """
+  if num_frames < 2:
+    raise ValueError(f"interpolation needs --num >= 2 frames, got {num_frames}")
+  t = np.linspace(0.0, 1.0, num_frames)
+  z_rows, label_rows = [], []
+  if mode == "latent":
+    for row, cls in enumerate(classes):
+      ends = np.asarray(trainer.sample_latent(jax.random.fold_in(key, row), 2, truncation))
+      z_rows.append(_slerp(ends[0], ends[1], t))
+      label_rows.append(np.full((num_frames,), cls, np.int32))
+    labels = np.concatenate(label_rows)
+  elif mode == "class":
+    if not trainer.num_classes or len(classes) < 2:
+      raise ValueError("--interpolate class needs a conditional model and at least 2 classes")
+    for row, cls in enumerate(classes):
+      z = np.asarray(trainer.sample_latent(jax.random.fold_in(key, row), 1, truncation))
+      z_rows.append(np.repeat(z, num_frames, axis=0))
+      start = np.eye(trainer.num_classes, dtype=np.float32)[cls]
+      end = np.eye(trainer.num_classes, dtype=np.float32)[classes[(row + 1) % len(classes)]]
+      label_rows.append((1 - t)[:, None] * start + t[:, None] * end)
+    labels = np.concatenate(label_rows).astype(np.float32)
+  else:
+    raise ValueError(f"--interpolate must be 'latent' or 'class', got {mode!r}")
+  try:
+    return generate_from(trainer, variables, np.concatenate(z_rows), labels)
+  except (TypeError, ValueError) as e:
+    if mode == "class":
+      raise ValueError(f"this model cannot mix classes (soft labels): {e}") from None
+    raise
 
 
 def image_grid(images: np.ndarray, ncols: int) -> np.ndarray:
@@ -153,15 +312,30 @@ def parse_labels(spec: str | None, num_classes: int) -> list[int] | None:
   return classes
 
 
+def standing_key(seed: int) -> jax.Array:
+  """The latent key of `write_samples`' standing-statistics pass for `seed`."""
+  return jax.random.fold_in(jax.random.key(seed), 0x57A4D)
+
+
 def write_samples(trainer, variables, out: str, num: int, seed: int = 0,
                   labels: str | None = None, truncation: float = 0.0,
-                  modes: np.ndarray | None = None) -> list[str]:
+                  modes: np.ndarray | None = None, sheet_truncations=None,
+                  interpolate: str | None = None, standing_batches: int = 0,
+                  standing_batch_size: int = 64) -> list[str]:
   """Generates `num` samples and writes them to `out` (.npy or .png).
 
   With class labels, .npy sample i gets class classes[i * len(classes) // num]
   (a contiguous block per class); a .png gets one full row per requested
   class (ceil(num / classes) columns). A conditional model without `labels`
   samples every class ('all').
+
+  Args:
+    sheet_truncations: a list of thresholds: write a sample sheet instead
+      (rows = classes, columns = these truncations; .png only).
+    interpolate: 'latent' or 'class': write an interpolation instead, one row
+      per class, `num` frames per row (.png only).
+    standing_batches: > 0: first re-estimate BatchNorm statistics for these
+      params over this many batches of `standing_batch_size` latents.
 
   Returns:
     The paths written.
@@ -171,9 +345,26 @@ def write_samples(trainer, variables, out: str, num: int, seed: int = 0,
   ext = os.path.splitext(out)[1].lower()
   if ext not in (".npy", ".png"):
     raise ValueError(f"--out must end in .npy or .png, got {out!r}")
+  if (sheet_truncations or interpolate) and ext != ".png":
+    raise ValueError("--sheet and --interpolate write pictures: --out must end in .png")
   classes = parse_labels(labels, trainer.num_classes)
   if classes is None and trainer.num_classes:
     classes = list(range(trainer.num_classes))
+  if standing_batches:
+    variables = standing_statistics(trainer, variables, standing_key(seed), standing_batches,
+                                    standing_batch_size)
+  key = jax.random.key(seed)
+  if sheet_truncations or interpolate:
+    rows = classes or [0]
+    if sheet_truncations:
+      images = sample_sheet(trainer, variables, key, rows, sheet_truncations)
+      ncols = len(sheet_truncations)
+    else:
+      images = interpolation(trainer, variables, key, interpolate, rows, num, truncation)
+      ncols = num
+    os.makedirs(os.path.dirname(os.path.abspath(out)), exist_ok=True)
+    save_png(image_grid(images, ncols), out)
+    return [out]
   label_array = None
   if classes is not None:
     if ext == ".png":
@@ -183,7 +374,7 @@ def write_samples(trainer, variables, out: str, num: int, seed: int = 0,
     else:
       label_array = np.asarray(classes, np.int32)[np.arange(num) * len(classes) // num]
   count = num if label_array is None else len(label_array)
-  samples = generate(trainer, variables, jax.random.key(seed), count, label_array, truncation)
+  samples = generate(trainer, variables, key, count, label_array, truncation)
   os.makedirs(os.path.dirname(os.path.abspath(out)), exist_ok=True)
   written = [out]
   if ext == ".npy":

@@ -206,6 +206,10 @@ class GANTrainer:
       real_logits, fake_logits = jnp.split(logits, 2)
       adv = self.loss.critic(real_logits, fake_logits)
       loss = adv
+      if self.config.regularizer.orthogonal_d:
+        # D keeps its projection embedding in the regularizer (BigGAN-PyTorch D_ortho).
+        loss = loss + self.config.regularizer.orthogonal_d * penalties.orthogonal_regularization(
+            d_params, exclude=())
       penalty_value = jnp.zeros((), jnp.float32)
       if self.penalty is not None:
         critic_fn = lambda x: self._critic(variables, x, labels)
@@ -319,6 +323,10 @@ class GANTrainer:
         loss = self._top_k_generator_loss(fake_logits, state.step)
       else:
         loss = self.loss.generator(real_logits, fake_logits)
+      if self.config.regularizer.orthogonal_g:
+        # Skips embedding tables: BigGAN leaves G's shared class embedding out.
+        loss = loss + self.config.regularizer.orthogonal_g * penalties.orthogonal_regularization(
+            g_params)
       return loss, (new_collections, loss)
 
     g_grads, g_collections, g_loss = self._accumulated_grads(

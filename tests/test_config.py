@@ -46,6 +46,8 @@ def test_shipped_configs_validate_and_document_their_command(path):
     ("checkpoint.keep_latest", 0, "'checkpoint.keep_latest' must be an integer >= 1"),
     ("checkpoint.keep_best", -1, "'checkpoint.keep_best' must be an integer >= 0"),
     ("checkpoint.best_mode", "median", "'checkpoint.best_mode' must be 'max' or 'min'"),
+    ("regularizer.orthogonal_g", -1e-4, "'regularizer.orthogonal_g'"),
+    ("regularizer.orthogonal_d", -1.0, "'regularizer.orthogonal_d'"),
 ])
 def test_bad_values_name_the_key(key, value, needle):
   config = tiny_mlp_config(**{key: value})
@@ -58,7 +60,7 @@ def test_bad_values_name_the_key(key, value, needle):
 def test_unknown_names_list_the_valid_ones():
   with pytest.raises(ConfigError, match="Valid names: .*hinge.*wasserstein"):
     validate(tiny_mlp_config(**{"loss.name": "nope"}))
-  with pytest.raises(ConfigError, match="Valid names: dcgan, mlp"):
+  with pytest.raises(ConfigError, match="Valid names: biggan, biggan_deep, dcgan, mlp"):
     validate(tiny_mlp_config(**{"model.name": "nope"}))
 
 

@@ -5,9 +5,13 @@
 | ring, grid     | points | PacGAN 2-D Gaussian mixtures                 | none     |
 | digits         | images | scikit-learn's bundled 8x8 digits, 10 classes | none     |
 | fashion_mnist  | images | 28x28 Fashion-MNIST via tfds (offline build)  | none if Debian's dataset-fashion-mnist is installed |
+| cifar10        | images | 32x32 CIFAR-10, tfds `cifar10`, streamed       | prepare with `tfds build` (needs TF once) |
+| imagenet2012   | images | ImageNet ILSVRC2012, tfds, streamed, centre-cropped to data.image_size (default 128) | manual tars + `tfds build` |
 
-Image sets here are small, so whole splits are held in RAM as uint8 and
-batched by `ArraySource` (deterministic in (seed, step)); see README "Data".
+Small image sets are held in RAM as uint8 and batched by `ArraySource`
+(deterministic in (seed, step)); CIFAR-10 and ImageNet are read by index from
+prepared tfds datasets by `TfdsImageSource` with the same batching (see
+gaxla/data/tfds_images.py); see README "Data".
 """
 
 from __future__ import annotations
@@ -33,7 +37,12 @@ DATASETS = {
     "grid": DatasetInfo("grid", "points", 0, (2,)),
     "digits": DatasetInfo("digits", "images", 10, (8, 8, 1)),
     "fashion_mnist": DatasetInfo("fashion_mnist", "images", 10, (28, 28, 1)),
+    "cifar10": DatasetInfo("cifar10", "images", 10, (32, 32, 3)),
+    # Native sizes vary; examples are centre-cropped and resized to 128 unless
+    # data.image_size says otherwise.
+    "imagenet2012": DatasetInfo("imagenet2012", "images", 1000, (128, 128, 3)),
 }
+_STREAMED = ("cifar10", "imagenet2012")   # read by index from tfds, not loaded into RAM
 
 
 def get_info(name: str) -> DatasetInfo:
@@ -99,5 +108,10 @@ def make_source(data_config, batch_size: int, n_critic: int, seed: int,
   info = get_info(data_config.name)
   if info.kind == "points":
     return MixtureSource(mixtures.MIXTURES[info.name](), batch_size, n_critic, seed, rows)
+  if info.name in _STREAMED:
+    from gaxla.data import tfds_images
+    source = tfds_images.open_source(info.name, "train", data_config.data_dir or None)
+    return tfds_images.TfdsImageSource(source, example_shape(data_config)[0], batch_size,
+                                       n_critic, seed, rows)
   images, labels = load_images(data_config, "train")
   return ArraySource(images, labels, batch_size, n_critic, seed, rows)

@@ -12,8 +12,15 @@ import dataclasses
 
 import flax.linen as nn
 
+from gaxla.models.biggan import (
+  BigGANCritic,
+  BigGANDeepCritic,
+  BigGANDeepGenerator,
+  BigGANGenerator,
+)
 from gaxla.models.dcgan import DCGANCritic, DCGANGenerator
 from gaxla.models.mlp import MLPCritic, MLPGenerator
+from gaxla.models.resnet import SNGANCritic, SNGANGenerator
 
 
 @dataclasses.dataclass(frozen=True)
@@ -25,6 +32,9 @@ class Family:
 MODELS = {
     "mlp": Family(MLPGenerator, MLPCritic),
     "dcgan": Family(DCGANGenerator, DCGANCritic),
+    "biggan": Family(BigGANGenerator, BigGANCritic),
+    "biggan_deep": Family(BigGANDeepGenerator, BigGANDeepCritic),
+    "sngan_resnet": Family(SNGANGenerator, SNGANCritic),
 }
 
 

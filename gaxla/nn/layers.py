@@ -45,12 +45,13 @@ class Conv(nn.Module):
   padding: Any = "SAME"
   spectral_norm: bool = False
   use_bias: bool = True
+  kernel_init: Any = nn.initializers.lecun_normal()   # nn.Conv's default
 
   @nn.compact
   def __call__(self, x: jax.Array, train: bool) -> jax.Array:
     layer = nn.Conv(
         self.features, tuple(self.kernel_size), strides=tuple(self.strides),
-        padding=self.padding, use_bias=self.use_bias)
+        padding=self.padding, use_bias=self.use_bias, kernel_init=self.kernel_init)
     return _maybe_sn(layer, x, self.spectral_norm, train)
 
 
