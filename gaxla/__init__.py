@@ -4,19 +4,28 @@ Where things live:
   config.py      config schema, defaults and validation (errors name the key)
   state.py       the GANState pytree (players, EMA generator, step, rng)
   losses.py      adversarial losses on logits, chosen by name
-  penalties.py   gradient penalties (WGAN-GP, DRAGAN, R1/R2) and weight clipping
-  nn/            layers: spectral-normed Dense/Conv, conditioning helpers
-  models/        generator/critic families (mlp, dcgan) behind a name registry
+  penalties.py   gradient penalties (WGAN-GP, DRAGAN, R1/R2), weight clipping,
+                 orthogonal regularization
+  nn/            layers: spectral-normed Dense/Conv, (conditional) BatchNorm,
+                 self-attention
+  models/        generator/critic families (mlp, dcgan, biggan, biggan_deep,
+                 sngan_resnet) behind a name registry
   optim.py       the two optax chains (TTUR)
   parallel.py    device mesh, state/batch shardings, multi-host start-up
-  data/          2-D mixtures, digits, Fashion-MNIST (tfds, offline) and batching
+  data/          2-D mixtures, digits, Fashion-MNIST (tfds, offline), CIFAR-10 /
+                 ImageNet (prepared tfds), deterministic per-process batching
   evaluate/      evaluators by name: FID/KID/precision-recall/density-coverage
                  (Inception or domain-classifier features), IS, classifier
                  metrics, mode coverage; the FID Inception network
   train.py       init_state, train_step, train_and_evaluate
+  monitor.py     collapse signals and the pure continue / stop / keep-best decision
+  plots.py       training-curve PNGs
+  progress.py    metrics.jsonl, TensorBoard events, progress bar
+  describe.py    parameter counts and FLOPs from shapes (`gaxla describe`)
   checkpoint.py  orbax checkpoints: async saves, keep latest + best, SIGTERM, resume
-  sample.py      sampling, truncation, image grids
-  cli.py         `gaxla train | sample | eval`
+  sample.py      sampling, truncation, standing statistics, grids, sheets,
+                 interpolation
+  cli.py         `gaxla train | sample | eval | describe`
 """
 
 __version__ = "0.1.0"
