@@ -9,8 +9,10 @@
                (one row per class: latent slerp with the class fixed, or the
                class embedding mixed from each class to the next, latent fixed)
   gaxla eval   --workdir DIR [--step latest|best|N] [--metrics a,b] [--num N]
-               (EMA generator; --num defaults to eval.num_samples, --metrics to
-               eval.metrics; results are printed and appended to DIR/eval.jsonl)
+               [--standing_batches K]
+               (EMA generator, with standing statistics as for sample; --num
+               defaults to eval.num_samples, --metrics to eval.metrics; results
+               are printed and appended to DIR/eval.jsonl)
   gaxla describe --config configs/NAME.py[:arg]
                (parameters per module group and FLOPs of G, D and the train
                step, from shapes only; --nostep_flops skips the step)
@@ -53,7 +55,7 @@ _SHEET = flags.DEFINE_list("sheet", None, "sample: truncations for a class x tru
 _INTERPOLATE = flags.DEFINE_enum("interpolate", None, ["latent", "class"],
                                  "sample: write an interpolation, --num frames per row.")
 _STANDING = flags.DEFINE_integer(
-    "standing_batches", 16, "sample: batches for BatchNorm standing statistics (0 = off).")
+    "standing_batches", 16, "sample/eval: batches for BatchNorm standing statistics (0 = off).")
 _STEP_FLOPS = flags.DEFINE_bool("step_flops", True, "describe: also count the train step's FLOPs.")
 _PROGRESS = flags.DEFINE_enum("progress", "auto", ["auto", "bar", "lines"],
                               "train: progress bar, plain log lines, or auto (bar on a TTY).")
@@ -138,7 +140,7 @@ def _eval(argv) -> None:
   import jax
 
   from gaxla import config as config_lib
-  from gaxla import evaluate, train
+  from gaxla import evaluate, sample, train
   if not _WORKDIR.value:
     raise ValueError("eval needs --workdir DIR")
   config = train.load_config(_WORKDIR.value)
@@ -154,10 +156,16 @@ def _eval(argv) -> None:
   evaluate.check(config)
   trainer, state = _restore(config)
   start = time.perf_counter()
+  variables = state.ema_generator_variables()
+  if _STANDING.value < 0:
+    raise ValueError(f"--standing_batches must be >= 0, got {_STANDING.value}")
+  if _STANDING.value:
+    # The same standing statistics `gaxla sample` uses.
+    variables = sample.standing_statistics(trainer, variables, sample.standing_key(_SEED.value),
+                                           _STANDING.value, config.batch_size)
   # The training loop's evaluation key: the same step gives the same numbers.
-  results = evaluate.run(evaluate.build(config), train.generate_fn_for(
-      trainer, state.ema_generator_variables()), config.eval.num_samples,
-      jax.random.key(config.seed + 1))
+  results = evaluate.run(evaluate.build(config), train.generate_fn_for(trainer, variables),
+                         config.eval.num_samples, jax.random.key(config.seed + 1))
   step = int(state.step)
   record = {"step": step, "num_samples": config.eval.num_samples,
             "seconds": round(time.perf_counter() - start, 3), **results}
@@ -165,7 +173,9 @@ def _eval(argv) -> None:
     f.write(json.dumps(record) + "\n")
   for key, value in results.items():
     print(f"[{step}] {key} = {value:.6g}")
-  print(f"gaxla: evaluated step {step} ({config.eval.num_samples} samples, EMA generator); "
+  standing = f", standing stats over {_STANDING.value} batches" if _STANDING.value else ""
+  print(f"gaxla: evaluated step {step} ({config.eval.num_samples} samples, EMA generator"
+        f"{standing}); "
         f"appended to {os.path.join(_WORKDIR.value, 'eval.jsonl')}")
 
 

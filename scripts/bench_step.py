@@ -26,6 +26,9 @@ def main() -> None:
   parser.add_argument("--mesh_data", type=int, default=0, help="override config.mesh.data")
   parser.add_argument("--mesh_fsdp", type=int, default=0, help="override config.mesh.fsdp")
   parser.add_argument("--compute_dtype", default="", help="override config.compute_dtype")
+  parser.add_argument("--synthetic", action="store_true",
+                      help="random images of the config's shape instead of the dataset "
+                           "(for datasets not prepared here, e.g. cifar10, imagenet2012)")
   args = parser.parse_args()
   from absl import logging
   logging.set_verbosity(logging.WARNING)
@@ -46,8 +49,17 @@ def main() -> None:
   config_lib.validate(config)
   trainer = train.trainer_for(config)
   state = trainer.init_state(config.seed)
-  source = data.make_source(config.data, config.batch_size, config.optim.n_critic, config.seed)
-  batch = trainer.put_batch(source.batch(0))
+  if args.synthetic:
+    import numpy as np
+    rng = np.random.default_rng(0)
+    shape = (config.optim.n_critic, config.batch_size) + trainer.example_shape
+    classes = max(trainer.num_classes, 1)
+    batch = trainer.put_batch({
+        "x": rng.uniform(-1, 1, shape).astype(np.float32),
+        "label": rng.integers(0, classes, shape[:2]).astype(np.int32)})
+  else:
+    source = data.make_source(config.data, config.batch_size, config.optim.n_critic, config.seed)
+    batch = trainer.put_batch(source.batch(0))
 
   start = time.perf_counter()
   compiled = trainer.train_step.lower(state, batch).compile()
@@ -65,6 +77,7 @@ def main() -> None:
       "config": os.path.basename(args.config), "batch_size": config.batch_size,
       "n_critic": config.optim.n_critic, "devices": jax.device_count(),
       "mesh": dict(trainer.mesh.shape), "compute_dtype": config.compute_dtype,
+      "data": "synthetic" if args.synthetic else config.data.name,
       "backend": jax.default_backend(), "compile_s": round(compile_s, 2),
       "step_ms": round(1000 * step_s, 2),
       "real_images_per_s": round(config.batch_size * config.optim.n_critic / step_s, 1),

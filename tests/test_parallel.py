@@ -51,6 +51,7 @@ def bn_sn_config():
   config = tiny_dcgan_config()
   config.batch_size = 16
   config.optim.n_critic = 2
+  config.optim.generator.eps = config.optim.critic.eps = 1e-3  # see STABLE_ADAM
   return config
 
 
@@ -180,7 +181,13 @@ def _train_cli(workdir, *extra, env=None):
       cwd=ROOT, env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
 
 
-TWO_HOST_OVERRIDES = ("--config.num_steps=4", "--config.batch_size=8",
+# Adam's eps = 1e-3 (instead of 1e-8): a gradient that is zero in exact
+# arithmetic is rounding noise that depends on the reduction order (1 vs 2
+# processes), and Adam with a tiny eps turns any noise into a full lr-sized
+# step of random sign. A larger eps keeps such steps far below the tolerance
+# while real gradients still move the params.
+STABLE_ADAM = ("--config.optim.generator.eps=1e-3", "--config.optim.critic.eps=1e-3")
+TWO_HOST_OVERRIDES = STABLE_ADAM + ("--config.num_steps=4", "--config.batch_size=8",
                       "--config.log_every_steps=2", "--config.eval_every_steps=4",
                       "--config.checkpoint_every_steps=4", "--config.eval.grid_size=2",
                       "--config.model.generator.base_channels=8",
