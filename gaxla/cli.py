@@ -163,7 +163,8 @@ def _eval(argv) -> None:
     # The same standing statistics `gaxla sample` uses.
     variables = sample.standing_statistics(trainer, variables, sample.standing_key(_SEED.value),
                                            _STANDING.value, config.batch_size)
-  # The training loop's evaluation key: the same step gives the same numbers.
+  # The training loop's evaluation key: with --standing_batches 0 (or a model
+  # without gaxla BatchNorm layers) a step gives the numbers training logged.
   results = evaluate.run(evaluate.build(config), train.generate_fn_for(trainer, variables),
                          config.eval.num_samples, jax.random.key(config.seed + 1))
   step = int(state.step)
