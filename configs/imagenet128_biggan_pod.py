@@ -9,16 +9,14 @@ step does). Run the same command on every host of the slice, e.g. a v4-128:
 Data and workdir must be on storage every host can reach (GCS).
 """
 
-import importlib.util
 import os
+
+from gaxla.config import from_file
 
 
 def get_config(arg: str | None = None):
   path = os.path.join(os.path.dirname(os.path.abspath(__file__)), "imagenet128_biggan.py")
-  spec = importlib.util.spec_from_file_location("imagenet128_biggan", path)
-  base = importlib.util.module_from_spec(spec)
-  spec.loader.exec_module(base)
-  config = base.get_config(arg)
+  config = from_file(path, arg)
   # Fewer, larger evaluations and checkpoints: a pod step is fast.
   config.log_every_steps = 50
   config.checkpoint_every_steps = 2000

@@ -358,6 +358,25 @@ def _name_in(name: Any, registry, key: str, extra=()) -> None:
         f"config: '{key}' is {name!r}, which is not known. Valid names: {', '.join(valid)}.")
 
 
+def from_file(path: str, arg: str | None = None) -> ml_collections.ConfigDict:
+  """`get_config(arg)` of a config file, e.g. from_file("configs/mog_ring.py").
+
+  The Python-side twin of `gaxla train --config PATH[:arg]`; a `:arg` suffix
+  on `path` is split off and passed on when `arg` is not given.
+  """
+  import importlib.util
+  import os
+  if arg is None and ":" in os.path.basename(path):
+    path, arg = path.rsplit(":", 1)
+  name = os.path.splitext(os.path.basename(path))[0]
+  if not os.path.isfile(path):
+    raise FileNotFoundError(f"config file {path!r} not found (expected e.g. configs/NAME.py)")
+  spec = importlib.util.spec_from_file_location(f"gaxla_config_{name}", path)
+  module = importlib.util.module_from_spec(spec)
+  spec.loader.exec_module(module)
+  return module.get_config(arg) if arg is not None else module.get_config()
+
+
 def from_json(text: str) -> ml_collections.ConfigDict:
   """Rebuilds a config saved as workdir/config.json (lists stay lists).
 

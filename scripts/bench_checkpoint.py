@@ -19,7 +19,6 @@ Reported (medians over --repeats):
 from __future__ import annotations
 
 import argparse
-import importlib.util
 import json
 import os
 import platform
@@ -49,10 +48,7 @@ def main() -> None:
   from gaxla import checkpoint, train
   from gaxla import config as config_lib
 
-  spec = importlib.util.spec_from_file_location("cfg", args.config)
-  module = importlib.util.module_from_spec(spec)
-  spec.loader.exec_module(module)
-  config = module.get_config()
+  config = config_lib.from_file(args.config)
   config.checkpoint.keep_latest = args.repeats + 1  # every timed step stays restorable
   config_lib.validate(config)
   trainer = train.trainer_for(config)

@@ -12,7 +12,6 @@ raw numbers as JSON.
 from __future__ import annotations
 
 import argparse
-import importlib.util
 import json
 import os
 import platform
@@ -25,11 +24,8 @@ ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 
 
 def load_config(name: str):
-  path = os.path.join(ROOT, "configs", f"{name}.py")
-  spec = importlib.util.spec_from_file_location(name, path)
-  module = importlib.util.module_from_spec(spec)
-  spec.loader.exec_module(module)
-  return module.get_config()
+  from gaxla import config as config_lib
+  return config_lib.from_file(os.path.join(ROOT, "configs", f"{name}.py"))
 
 
 def run_one(name: str, seed: int) -> dict:

@@ -9,7 +9,6 @@ timed (data loading is separate and cheap for the in-memory sources).
 from __future__ import annotations
 
 import argparse
-import importlib.util
 import json
 import os
 import platform
@@ -34,10 +33,7 @@ def main() -> None:
   logging.set_verbosity(logging.WARNING)
   from gaxla import config as config_lib, data, train
 
-  spec = importlib.util.spec_from_file_location("cfg", args.config)
-  module = importlib.util.module_from_spec(spec)
-  spec.loader.exec_module(module)
-  config = module.get_config()
+  config = config_lib.from_file(args.config)
   if args.batch_size:
     config.batch_size = args.batch_size
   if args.mesh_data:

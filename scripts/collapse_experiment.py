@@ -27,7 +27,6 @@ The collapsing run's training curves go to OUT/collapse.png.
 from __future__ import annotations
 
 import argparse
-import importlib.util
 import json
 import os
 import shutil
@@ -42,12 +41,9 @@ COLLAPSE_WARMUP = 4000
 
 
 def base_config(num_steps: int):
+  from gaxla import config as config_lib
   here = os.path.dirname(os.path.abspath(__file__))
-  spec = importlib.util.spec_from_file_location(
-      "mog_ring", os.path.join(here, "..", "configs", "mog_ring.py"))
-  module = importlib.util.module_from_spec(spec)
-  spec.loader.exec_module(module)
-  config = module.get_config()
+  config = config_lib.from_file(os.path.join(here, "..", "configs", "mog_ring.py"))
   config.num_steps = num_steps
   config.eval_every_steps = 250
   config.log_every_steps = 250
@@ -136,8 +132,6 @@ def main() -> None:
     results["kept_within_10_percent"] = kept >= 0.9 * best_seen
     print(f"  best {METRIC} before the stop: {best_seen:.4f}; kept checkpoint "
           f"(step {report['kept_step']}) re-evaluated on fresh samples: {kept:.4f}")
-    with open(os.path.join(monitored["workdir"], "metrics.jsonl")) as f:
-      history = [json.loads(line) for line in f]
 
   # 2. The same config without a monitor: what the stop avoided.
   config = collapsing_config(args.steps)

@@ -106,3 +106,20 @@ def test_conditional_needs_labels():
 
 def test_defaults_validate():
   validate(defaults())
+
+
+def test_from_file_loads_a_config_file_with_an_optional_arg(tmp_path):
+  from gaxla.config import from_file
+  assert from_file(os.path.join(CONFIG_DIR, "mog_ring.py")) == _load(
+      os.path.join(CONFIG_DIR, "mog_ring.py")).get_config()
+  path = tmp_path / "sized.py"
+  path.write_text("from gaxla.config import defaults\n"
+                  "def get_config(arg=None):\n"
+                  "  config = defaults()\n"
+                  "  config.batch_size = int(arg or 7)\n"
+                  "  return config\n")
+  assert from_file(str(path)).batch_size == 7
+  assert from_file(f"{path}:12").batch_size == 12
+  assert from_file(str(path), "5").batch_size == 5
+  with pytest.raises(FileNotFoundError, match="config file .*missing.py"):
+    from_file(str(tmp_path / "missing.py"))
