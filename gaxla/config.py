@@ -132,7 +132,6 @@ def defaults() -> ml_collections.ConfigDict:
       sigma_growth=0.0,       # > 0: stop when a layer's top singular value grows this much
       margin_limit=0.0,       # > 0: stop when D's real-fake logit margin stays above this
       action="stop_keep_best",  # or 'stop' (keep the latest) or 'warn' (log and go on)
-      signals_every_steps=0,  # spectral signals every N steps (0 = at log steps)
   ))
 
   config.eval = ml_collections.ConfigDict(dict(
@@ -299,7 +298,6 @@ def validate(config: ml_collections.ConfigDict) -> ml_collections.ConfigDict:
   _require(mon.sigma_growth == 0 or mon.sigma_growth > 1, "monitor.sigma_growth",
            f"must be 0 (off) or > 1, got {mon.sigma_growth!r}.")
   _require(mon.margin_limit >= 0, "monitor.margin_limit", "must be >= 0 (0 = off).")
-  _require(mon.signals_every_steps >= 0, "monitor.signals_every_steps", "must be >= 0.")
   _require(0.0 <= config.ema.decay < 1.0, "ema.decay",
            f"must be in [0, 1), got {config.ema.decay!r}.")
   _require(config.model.latent_dim > 0, "model.latent_dim", "must be > 0.")

@@ -187,13 +187,3 @@ def global_batch(local_batch: dict[str, np.ndarray], mesh: jax.sharding.Mesh,
     else:
       out[key] = jax.make_array_from_process_local_data(sharding, value, global_shape)
   return out
-
-
-def to_host(tree) -> Any:
-  """NumPy copies of (replicated or sharded) arrays, on every process."""
-  def fetch(x):
-    if isinstance(x, jax.Array) and not x.is_fully_addressable:
-      from jax.experimental import multihost_utils
-      return np.asarray(multihost_utils.process_allgather(x, tiled=True))
-    return np.asarray(jax.device_get(x))
-  return jax.tree.map(fetch, tree)

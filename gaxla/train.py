@@ -517,7 +517,6 @@ def train_and_evaluate(config: ml_collections.ConfigDict, workdir: str,
   # --- Collapse monitor: history (restored on resume) and its cheap signals ---------
   history = _read_history(workdir, start_step)
   spectral_signals = jax.jit(monitor.spectral_signals)
-  signals_every = config.monitor.signals_every_steps or config.log_every_steps
   best_metric, best_mode = config.checkpoint.best_metric, config.checkpoint.best_mode
   warned = False
 
@@ -533,9 +532,9 @@ def train_and_evaluate(config: ml_collections.ConfigDict, workdir: str,
       state, metrics = trainer.train_step(state, batch)
       done = step + 1
       is_last = done == config.num_steps
-      if config.monitor.enabled and (done % signals_every == 0 or is_last):
-        metrics = dict(metrics, **spectral_signals(state))
       log_now = done % config.log_every_steps == 0 or is_last
+      if config.monitor.enabled and log_now:  # only logged values reach the monitor
+        metrics = dict(metrics, **spectral_signals(state))
       eval_now = done % config.eval_every_steps == 0 or is_last
       stop_now = preemption.reached(done)
       # The manager's policy: checkpoint interval, eval steps, last step, preemption.
