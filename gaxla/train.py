@@ -98,8 +98,9 @@ class GANTrainer:
     parallel.check_batch_size(config.batch_size, self.mesh)
     parallel.check_batch_size(config.batch_size // self.accum_steps, self.mesh,
                               key="batch_size / optim.grad_accum_steps")
-    abstract = jax.eval_shape(functools.partial(self.init, 0))
-    self.state_sharding = parallel.state_shardings(abstract, self.mesh)
+    # Traced once: the shapes do not depend on the seed.
+    self._state_shapes = jax.eval_shape(functools.partial(self.init, 0))
+    self.state_sharding = parallel.state_shardings(self._state_shapes, self.mesh)
     self.batch_sharding = parallel.batch_sharding(self.mesh)
     # Buffer donation is not implemented on CPU (it only warns there).
     donate = () if jax.default_backend() == "cpu" else (0,)
@@ -134,10 +135,11 @@ class GANTrainer:
     """Shapes, dtypes and shardings of the state, without computing it.
 
     This is also the restore target of a checkpoint: restoring onto it places
-    the arrays on this trainer's mesh, whatever mesh wrote them.
+    the arrays on this trainer's mesh, whatever mesh wrote them. Shapes do not
+    depend on `seed`; it is accepted so callers can pass the run's seed.
     """
-    return parallel.with_shardings(
-        jax.eval_shape(functools.partial(self.init, seed)), self.state_sharding)
+    del seed
+    return parallel.with_shardings(self._state_shapes, self.state_sharding)
 
   def init_state(self, seed: int) -> GANState:
     """The initial state, computed directly into its shardings."""
