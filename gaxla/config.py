@@ -69,6 +69,10 @@ def defaults() -> ml_collections.ConfigDict:
   config.model = ml_collections.ConfigDict(dict(
       name="mlp",         # see gaxla.models.MODELS
       latent_dim=64,
+      # > 0: a categorical code joins z: z = [N(0, I_latent_dim), one_hot(c)],
+      # c uniform over this many categories (the discrete latent of InfoGAN /
+      # DeLiGAN). Lets G place disconnected modes without mass on the bridges.
+      latent_categories=0,
       conditional=False,  # class-conditional G and D (needs a labelled dataset)
       generator=ml_collections.ConfigDict(),  # kwargs of the family's generator
       critic=ml_collections.ConfigDict(),     # kwargs of the family's critic
@@ -86,6 +90,11 @@ def defaults() -> ml_collections.ConfigDict:
   config.penalty = ml_collections.ConfigDict(dict(
       name="none",            # 'none' or a name in gaxla.penalties.PENALTIES
       weight=0.0,             # WGAN-GP: 10; R1: gamma / 2
+      # > 1: lazy regularization (StyleGAN2): the penalty is computed on every
+      # `every`-th critic update only (updates every-1, 2*every-1, ...), with its
+      # weight multiplied by `every`.
+      # The logged 'penalty' is the value at that update (0 on skipped ones).
+      every=1,
   ))
   config.weight_clip = 0.0    # > 0: original WGAN clipping of critic weights to [-c, c]
   # Weight regularizers added to the players' losses (gaxla.penalties).
@@ -301,6 +310,10 @@ def validate(config: ml_collections.ConfigDict) -> ml_collections.ConfigDict:
   _require(0.0 <= config.ema.decay < 1.0, "ema.decay",
            f"must be in [0, 1), got {config.ema.decay!r}.")
   _require(config.model.latent_dim > 0, "model.latent_dim", "must be > 0.")
+  _require(isinstance(config.penalty.every, int) and config.penalty.every >= 1, "penalty.every",
+           f"must be an integer >= 1, got {config.penalty.every!r}.")
+  _require(isinstance(config.model.latent_categories, int) and config.model.latent_categories >= 0,
+           "model.latent_categories", "must be an integer >= 0 (0 = no categorical code).")
   _require(config.eval.num_samples > 0, "eval.num_samples", "must be > 0.")
   _require(config.eval.grid_size > 0, "eval.grid_size", "must be > 0.")
   _check_eval(config)

@@ -34,15 +34,27 @@ import numpy as np
 from gaxla.nn import BATCH_MOMENTS
 
 
-def latent(key: jax.Array, shape: tuple, truncation: float = 0.0) -> jax.Array:
+def latent(key: jax.Array, shape: tuple, truncation: float = 0.0,
+           categories: int = 0) -> jax.Array:
   """Standard normal latents; with truncation t > 0, a true truncated normal.
 
   Values outside [-t, t] are not clipped or scaled: the draw comes from the
   normal distribution conditioned on |z| <= t (the BigGAN truncation trick).
+
+  With `categories` C > 0, a uniform categorical code is appended as a one-hot
+  vector: the result is [..., shape[-1] + C]; truncation applies only to the
+  normal part.
   """
+  # Without a code, `key` draws the normal part directly (as before codes existed).
+  normal_key, code_key = jax.random.split(key) if categories else (key, None)
   if truncation and truncation > 0:
-    return jax.random.truncated_normal(key, -truncation, truncation, shape, jnp.float32)
-  return jax.random.normal(key, shape, jnp.float32)
+    z = jax.random.truncated_normal(normal_key, -truncation, truncation, shape, jnp.float32)
+  else:
+    z = jax.random.normal(normal_key, shape, jnp.float32)
+  if not categories:
+    return z
+  code = jax.random.randint(code_key, shape[:-1], 0, categories)
+  return jnp.concatenate([z, jax.nn.one_hot(code, categories, dtype=jnp.float32)], axis=-1)
 
 
 def generate(trainer, variables, key: jax.Array, num: int, labels=None,

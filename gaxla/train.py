@@ -80,7 +80,9 @@ class GANTrainer:
     self.config = config
     self.example_shape = tuple(example_shape)
     self.num_classes = num_classes if config.model.conditional else 0
-    self.latent_dim = int(config.model.latent_dim)
+    self.latent_categories = int(config.model.latent_categories)
+    # Width of G's input z: normal part, then the one-hot categorical code (if any).
+    self.latent_dim = int(config.model.latent_dim) + self.latent_categories
     self.generator, self.critic = models.build(config.model, self.example_shape, num_classes)
     loss = losses.get(config.loss.name)
     if config.loss.real_label != 1.0:
@@ -153,8 +155,9 @@ class GANTrainer:
   # Model calls
   # --------------------------------------------------------------------------
   def sample_latent(self, key: jax.Array, num: int, truncation: float = 0.0) -> jax.Array:
-    """z ~ N(0, I); with truncation t > 0, a normal truncated to [-t, t]."""
-    return sample_lib.latent(key, (num, self.latent_dim), truncation)
+    """z ~ N(0, I) (truncated to [-t, t] if t > 0), then the categorical code if any."""
+    return sample_lib.latent(key, (num, self.latent_dim - self.latent_categories), truncation,
+                             self.latent_categories)
 
   def _apply(self, module, variables: dict, x, labels, train: bool):
     """A model call in the compute dtype; float32 output and collections.
@@ -192,13 +195,14 @@ class GANTrainer:
   def _critic_update(self, g_params, carry, inputs):
     """One critic update on one real batch (optionally in accumulated micro-batches)."""
     g_collections, d = carry
-    real, labels, key = inputs
+    real, labels, key, update_index = inputs
     z_key, penalty_key = jax.random.split(key)
     z = self.sample_latent(z_key, real.shape[0])
     fake, g_collections = self._generate_train(g_params, g_collections, z, labels)
     fake = jax.lax.stop_gradient(fake)
+    every = int(self.config.penalty.every)
 
-    def critic_loss_fn(d_params, collections, micro):
+    def critic_loss_fn(d_params, collections, micro, with_penalty: bool):
       real, fake, labels, penalty_key = micro
       # One forward over real and fake: one spectral-norm power iteration per update.
       both = jnp.concatenate([real, fake], axis=0)
@@ -213,16 +217,27 @@ class GANTrainer:
         loss = loss + self.config.regularizer.orthogonal_d * penalties.orthogonal_regularization(
             d_params, exclude=())
       penalty_value = jnp.zeros((), jnp.float32)
-      if self.penalty is not None:
+      if with_penalty:
         critic_fn = lambda x: self._critic(variables, x, labels)
         penalty_value = self.penalty(critic_fn, real, fake, penalty_key)
-        loss = loss + self.config.penalty.weight * penalty_value
+        # Lazy regularization (StyleGAN2): applied every `every` updates, scaled by it.
+        loss = loss + self.config.penalty.weight * every * penalty_value
       stats = (loss, adv, penalty_value, jnp.mean(real_logits), jnp.mean(fake_logits))
       return loss, (d_collections, stats)
 
     micro = (real, fake, labels, penalty_key)
-    grads, d_collections, stats = self._accumulated_grads(
-        critic_loss_fn, d.params, d.collections, micro)
+
+    def grads_with(with_penalty: bool):
+      return lambda: self._accumulated_grads(
+          functools.partial(critic_loss_fn, with_penalty=with_penalty),
+          d.params, d.collections, micro)
+
+    if self.penalty is None or every == 1:
+      grads, d_collections, stats = grads_with(self.penalty is not None)()
+    else:
+      # Only the taken branch runs: skipped updates do not pay for the penalty.
+      grads, d_collections, stats = jax.lax.cond(
+          (update_index + 1) % every == 0, grads_with(True), grads_with(False))
     loss, adv, penalty_value, real_mean, fake_mean = stats
     updates, opt_state = self.d_tx.update(grads, d.opt_state, d.params)
     params = optax.apply_updates(d.params, updates)
@@ -302,7 +317,7 @@ class GANTrainer:
     per_update = []
     for i in range(n_critic):
       carry, update_metrics = self._critic_update(
-          state.g.params, carry, (reals[i], labels[i], critic_keys[i]))
+          state.g.params, carry, (reals[i], labels[i], critic_keys[i], state.step * n_critic + i))
       per_update.append(update_metrics)
     g_collections, d = carry
     d_metrics = jax.tree.map(lambda *v: jnp.mean(jnp.stack(v)), *per_update)

@@ -48,6 +48,8 @@ def test_shipped_configs_validate_and_document_their_command(path):
     ("checkpoint.best_mode", "median", "'checkpoint.best_mode' must be 'max' or 'min'"),
     ("regularizer.orthogonal_g", -1e-4, "'regularizer.orthogonal_g'"),
     ("regularizer.orthogonal_d", -1.0, "'regularizer.orthogonal_d'"),
+    ("model.latent_categories", -3, "'model.latent_categories'"),
+    ("penalty.every", 0, "'penalty.every'"),
 ])
 def test_bad_values_name_the_key(key, value, needle):
   config = tiny_mlp_config(**{key: value})

@@ -164,3 +164,17 @@ def test_class_interpolation_needs_a_model_that_mixes_classes():
     sample.interpolation(trainer, variables, jax.random.key(0), "class", [0, 1], 3)
   # Latent interpolation works for any generator.
   assert sample.interpolation(trainer, variables, jax.random.key(0), "latent", [0], 3).shape[0] == 3
+
+
+def test_categorical_code_is_uniform_one_hot_after_the_normal_part():
+  z = np.asarray(sample.latent(jax.random.key(0), (40000, 3), 0.5, categories=5))
+  assert z.shape == (40000, 8)
+  assert np.all(np.abs(z[:, :3]) <= 0.5)   # truncation applies to the normal part only
+  code = z[:, 3:]
+  assert set(np.unique(code)) == {0.0, 1.0}
+  np.testing.assert_array_equal(code.sum(1), 1.0)
+  counts = code.sum(0)
+  assert scipy.stats.chisquare(counts).pvalue > 1e-3
+  # Without a code, the key draws the normal part exactly as before.
+  np.testing.assert_array_equal(sample.latent(jax.random.key(0), (4, 3)),
+                                jax.random.normal(jax.random.key(0), (4, 3)))

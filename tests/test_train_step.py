@@ -168,3 +168,45 @@ def test_top_k_rejects_relativistic_losses():
   from gaxla.config import ConfigError, validate
   with pytest.raises(ConfigError, match="'loss.top_k'"):
     validate(tiny_mlp_config(**{"loss.top_k": 0.5, "loss.name": "relativistic_average"}))
+
+
+def test_categorical_latent_code_reaches_the_generator():
+  config = tiny_mlp_config(**{"model.latent_categories": 4})
+  trainer, state, metrics = _run(config, steps=1)
+  assert trainer.latent_dim == config.model.latent_dim + 4
+  first = jax.tree.leaves(state.g.params["Dense_0"])
+  assert any(leaf.shape == (config.model.latent_dim + 4, leaf.shape[-1]) for leaf in first)
+  z = np.asarray(trainer.sample_latent(jax.random.key(0), 64))
+  variables = {"params": state.g.params, **state.g.collections}
+  # Same normal part, different category: a different point (the code is used).
+  z_other = z.copy()
+  z_other[:, config.model.latent_dim:] = np.roll(z[:, config.model.latent_dim:], 1, axis=1)
+  a = trainer.generate(variables, jnp.asarray(z), jnp.zeros(64, jnp.int32))
+  b = trainer.generate(variables, jnp.asarray(z_other), jnp.zeros(64, jnp.int32))
+  assert np.all(np.abs(np.asarray(a) - np.asarray(b)).max(axis=1) > 0)
+  assert np.isfinite(float(metrics["g_loss"]))
+
+
+def test_lazy_penalty_skips_then_applies_the_scaled_penalty():
+  def step_with(state, step, **overrides):
+    config = tiny_mlp_config(**{"penalty.name": "r1", **overrides})
+    trainer = train.trainer_for(config)
+    batch = data.make_source(config.data, config.batch_size, 1, 0).batch(0)
+    return trainer.train_step(state.replace(step=jnp.asarray(step, jnp.int32)), batch)
+
+  state0 = train.trainer_for(tiny_mlp_config()).init(0)
+  lazy = {"penalty.weight": 0.5, "penalty.every": 2}
+  # Critic update 0 of a lazy run: no penalty at all.
+  skipped, m_skipped = step_with(state0, 0, **lazy)
+  plain, _ = step_with(state0, 0, **{"penalty.name": "none"})
+  assert float(m_skipped["penalty"]) == 0.0
+  assert _leaves_equal(skipped.d.params, plain.d.params)
+  # Critic update 1: the penalty, with its weight times `every`.
+  applied, m_applied = step_with(state0, 1, **lazy)
+  doubled, m_doubled = step_with(state0, 1, **{"penalty.weight": 1.0})
+  assert float(m_applied["penalty"]) > 0
+  np.testing.assert_allclose(float(m_applied["d_total_loss"]), float(m_doubled["d_total_loss"]),
+                             rtol=1e-6)
+  for a, b in zip(jax.tree.leaves(applied.d.params), jax.tree.leaves(doubled.d.params)):
+    np.testing.assert_allclose(a, b, rtol=1e-5, atol=1e-7)
+  assert not _leaves_equal(applied.d.params, skipped.d.params)
