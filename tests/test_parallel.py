@@ -225,3 +225,20 @@ def test_two_processes_match_one_process(tmp_path):
                           jax.tree.leaves(states[1])):
     np.testing.assert_allclose(np.asarray(a, np.float64), np.asarray(b, np.float64),
                                atol=1e-5, rtol=0, err_msg=jax.tree_util.keystr(path))
+
+
+def test_many_steps_on_eight_simulated_devices_do_not_deadlock(tmp_path):
+  # Unbounded async dispatch made XLA:CPU's collectives deadlock within ~300
+  # steps of this tiny model with 8 devices on 2 cores; the loop now keeps at
+  # most two steps in flight.
+  script = f"""
+from conftest import tiny_mlp_config
+from gaxla import train
+config = tiny_mlp_config(batch_size=64, num_steps=400, log_every_steps=400,
+                         eval_every_steps=400, checkpoint_every_steps=400)
+_, metrics = train.train_and_evaluate(config, {str(tmp_path)!r}, show_progress=False)
+print("DONE", metrics["eval/mode_coverage/modes_covered"])
+"""
+  result = subprocess.run([sys.executable, "-c", script], env=_env(8), capture_output=True,
+                          text=True, timeout=240, cwd=os.path.join(ROOT, "tests"))
+  assert result.returncode == 0 and "DONE" in result.stdout, result.stderr[-2000:]
