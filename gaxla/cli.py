@@ -118,8 +118,16 @@ def _sample(argv) -> None:
                           truncation=_TRUNCATION.value, modes=modes, sheet_truncations=sheet,
                           interpolate=_INTERPOLATE.value, standing_batches=_STANDING.value,
                           standing_batch_size=config.batch_size)
-  standing = f", standing stats over {_STANDING.value} batches" if _STANDING.value else ""
-  print(f"gaxla: wrote {', '.join(written)} (step {int(state.step)}, EMA generator{standing})")
+  print(f"gaxla: wrote {', '.join(written)} (step {int(state.step)}, EMA generator"
+        f"{_standing_note(trainer, state)})")
+
+
+def _standing_note(trainer, state) -> str:
+  """The message's note on standing statistics, only where they applied."""
+  from gaxla import sample
+  if _STANDING.value and sample.has_standing_statistics(trainer, state.ema_generator_variables()):
+    return f", standing stats over {_STANDING.value} batches"
+  return ""
 
 
 def _describe(argv) -> None:
@@ -174,9 +182,8 @@ def _eval(argv) -> None:
     f.write(json.dumps(record) + "\n")
   for key, value in results.items():
     print(f"[{step}] {key} = {value:.6g}")
-  standing = f", standing stats over {_STANDING.value} batches" if _STANDING.value else ""
   print(f"gaxla: evaluated step {step} ({config.eval.num_samples} samples, EMA generator"
-        f"{standing}); "
+        f"{_standing_note(trainer, state)}); "
         f"appended to {os.path.join(_WORKDIR.value, 'eval.jsonl')}")
 
 

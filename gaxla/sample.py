@@ -115,6 +115,20 @@ def standing_batch(trainer, key: jax.Array, index: int, batch_size: int):
   return z, labels
 
 
+def has_standing_statistics(trainer, variables: dict) -> bool:
+  """Whether G has BatchNorm layers that standing statistics re-estimate.
+
+  True for gaxla's BatchNorm layers (BigGAN, SNGAN-ResNet); False for
+  generators without them (MLP, DCGAN with `flax.linen.BatchNorm`), where
+  `standing_statistics` returns the variables unchanged. Traces only.
+  """
+  z, labels = standing_batch(trainer, jax.random.key(0), 0, 2)
+  _, updates = jax.eval_shape(
+      lambda v: trainer.generator.apply(v, z, labels, train=True,
+                                        mutable=["batch_stats", BATCH_MOMENTS]), variables)
+  return bool(jax.tree.leaves(updates.get(BATCH_MOMENTS, {})))
+
+
 def standing_statistics(trainer, variables: dict, key: jax.Array, num_batches: int,
                         batch_size: int) -> dict:
   """Re-estimates G's BatchNorm statistics for the given (e.g. EMA) params.

@@ -69,9 +69,12 @@ def test_sample_points_npy(ring_run, tmp_path):
 
 def test_sample_points_png_and_truncation(ring_run, tmp_path):
   out = str(tmp_path / "points.png")
-  gaxla("sample", "--workdir", ring_run, "--num", "200", "--out", out, "--truncation", "0.5")
+  result = gaxla("sample", "--workdir", ring_run, "--num", "200", "--out", out,
+                 "--truncation", "0.5")
   with open(out, "rb") as f:
     assert f.read(8) == b"\x89PNG\r\n\x1a\n"
+  # Standing statistics (on by default) do not apply to the MLP: not claimed.
+  assert "EMA generator)" in result.stdout and "standing" not in result.stdout
 
 
 def test_sample_conditional_images_with_labels(digits_run, tmp_path):
