@@ -23,6 +23,7 @@ def get_config(arg: str | None = None):
   config.loss.name = "non_saturating"
   config.penalty.name = "r1"
   config.penalty.weight = 0.03
+  config.penalty.every = 4     # lazy R1 (weight x 4 every 4th update): buys steps
   for side in (config.optim.generator, config.optim.critic):
     side.lr = 1e-3
     side.b1 = 0.0
@@ -30,10 +31,10 @@ def get_config(arg: str | None = None):
     side.schedule = "linear"   # decay to 0: the last steps sharpen the modes
   config.ema.decay = 0.999
   # Quality grows with the number of updates more than with the batch: batch
-  # 64 for 26k steps (~3.6 ms a step on 2 cores) beat batch 256 for 12k.
-  config.num_steps = 26000
+  # 64 for 30k steps (~3 ms a step on 2 cores with lazy R1) beat batch 256 for 12k.
+  config.num_steps = 30000
   config.batch_size = 64
   config.log_every_steps = 1000
-  config.eval_every_steps = 26000
-  config.checkpoint_every_steps = 26000
+  config.eval_every_steps = 30000
+  config.checkpoint_every_steps = 30000
   return config
