@@ -80,9 +80,10 @@ class GANTrainer:
     self.config = config
     self.example_shape = tuple(example_shape)
     self.num_classes = num_classes if config.model.conditional else 0
+    self.noise_dim = int(config.model.latent_dim)
     self.latent_categories = int(config.model.latent_categories)
     # Width of G's input z: normal part, then the one-hot categorical code (if any).
-    self.latent_dim = int(config.model.latent_dim) + self.latent_categories
+    self.latent_dim = self.noise_dim + self.latent_categories
     self.generator, self.critic = models.build(config.model, self.example_shape, num_classes)
     loss = losses.get(config.loss.name)
     if config.loss.real_label != 1.0:
@@ -156,8 +157,7 @@ class GANTrainer:
   # --------------------------------------------------------------------------
   def sample_latent(self, key: jax.Array, num: int, truncation: float = 0.0) -> jax.Array:
     """z ~ N(0, I) (truncated to [-t, t] if t > 0), then the categorical code if any."""
-    return sample_lib.latent(key, (num, self.latent_dim - self.latent_categories), truncation,
-                             self.latent_categories)
+    return sample_lib.latent(key, (num, self.noise_dim), truncation, self.latent_categories)
 
   def _apply(self, module, variables: dict, x, labels, train: bool):
     """A model call in the compute dtype; float32 output and collections.
