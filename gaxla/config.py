@@ -48,6 +48,13 @@ def defaults() -> ml_collections.ConfigDict:
   config.log_every_steps = 100
   config.eval_every_steps = 1000      # evaluation + sample grid
   config.checkpoint_every_steps = 1000  # also saved: every eval step, the last step, on SIGTERM
+  # > 1: up to this many steps per jitted call (a lax.scan over stacked batches),
+  # so Python dispatch and host-to-device transfers are paid once per call
+  # (TPUEstimator's iterations_per_loop). Calls end at every log, eval and
+  # checkpoint step, and the result equals step-by-step training. Pays off for
+  # small, fast steps (the 2-D MLPs: ~30% faster); XLA:CPU runs convolutions
+  # inside a loop several times slower, so image configs on CPU keep 1.
+  config.steps_per_call = 1
 
   # What gaxla/checkpoint.py keeps: the newest `keep_latest` steps plus the
   # `keep_best` best by an eval metric (saved with each eval step).
@@ -243,7 +250,7 @@ def validate(config: ml_collections.ConfigDict) -> ml_collections.ConfigDict:
 
   _check_keys(config, defaults(), "")
   for key in ("num_steps", "batch_size", "log_every_steps", "eval_every_steps",
-              "checkpoint_every_steps"):
+              "checkpoint_every_steps", "steps_per_call"):
     _require(isinstance(config[key], int) and config[key] > 0, key,
              f"must be a positive integer, got {config[key]!r}.")
   _require(isinstance(config.seed, int), "seed", f"must be an integer, got {config.seed!r}.")

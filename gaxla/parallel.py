@@ -169,7 +169,7 @@ def process_rows(global_batch_size: int) -> slice:
 
 
 def global_batch(local_batch: dict[str, np.ndarray], mesh: jax.sharding.Mesh,
-                 global_batch_size: int) -> dict[str, jax.Array]:
+                 global_batch_size: int, batch_axis: int = 1) -> dict[str, jax.Array]:
   """Assembles this process's rows into global arrays sharded over the mesh.
 
   Args:
@@ -177,11 +177,13 @@ def global_batch(local_batch: dict[str, np.ndarray], mesh: jax.sharding.Mesh,
       (local_B = global_B / process_count; on one process, the whole batch).
     mesh: the training mesh.
     global_batch_size: B.
+    batch_axis: the axis of B (2 for batches stacked on a leading step axis:
+      [k, n_critic, local_B, ...]).
   """
-  sharding = batch_sharding(mesh)
+  sharding = batch_sharding(mesh, batch_axis)
   out = {}
   for key, value in local_batch.items():
-    global_shape = (value.shape[0], global_batch_size) + value.shape[2:]
+    global_shape = value.shape[:batch_axis] + (global_batch_size,) + value.shape[batch_axis + 1:]
     if jax.process_count() == 1:
       out[key] = jax.device_put(value, sharding)
     else:

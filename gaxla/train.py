@@ -73,6 +73,11 @@ class GANTrainer:
     train_step: jitted `(state, batch) -> (state, metrics)`; `batch` is
       {'x': [n_critic, B, ...] float32, 'label': [n_critic, B] int32} with the
       global batch B; the state and batch are partitioned over `mesh`.
+    train_steps: jitted `(state, batches) -> (state, metrics)`: k steps in one
+      call (a `lax.scan` of the same step) over batches stacked on a leading
+      axis of length k ([k, n_critic, B, ...]); the metrics are the last step's.
+      One call instead of k saves the per-call Python dispatch and transfer
+      cost (`steps_per_call`); it compiles once per distinct k.
   """
 
   def __init__(self, config: ml_collections.ConfigDict, example_shape: tuple,
@@ -110,6 +115,10 @@ class GANTrainer:
     self.train_step = jax.jit(
         self._train_step, donate_argnums=donate,
         in_shardings=(self.state_sharding, self.batch_sharding),
+        out_shardings=(self.state_sharding, parallel.replicated(self.mesh)))
+    self.train_steps = jax.jit(
+        self._train_steps, donate_argnums=donate,
+        in_shardings=(self.state_sharding, parallel.batch_sharding(self.mesh, batch_axis=2)),
         out_shardings=(self.state_sharding, parallel.replicated(self.mesh)))
 
   # --------------------------------------------------------------------------
@@ -151,6 +160,11 @@ class GANTrainer:
   def put_batch(self, local_batch: dict) -> dict:
     """This process's rows of a batch -> global arrays sharded over the mesh."""
     return parallel.global_batch(local_batch, self.mesh, self.config.batch_size)
+
+  def put_batches(self, local_batches: dict) -> dict:
+    """Like `put_batch`, for k batches stacked on a leading axis (`train_steps`)."""
+    return parallel.global_batch(local_batches, self.mesh, self.config.batch_size,
+                                 batch_axis=2)
 
   # --------------------------------------------------------------------------
   # Model calls
@@ -366,6 +380,11 @@ class GANTrainer:
     metrics = dict(d_metrics, g_loss=g_loss, g_grad_norm=optax.tree.norm(g_grads))
     return new_state, metrics
 
+  def _train_steps(self, state: GANState, batches: dict) -> tuple[GANState, dict]:
+    """`_train_step` over batches stacked on a leading axis; the last step's metrics."""
+    state, metrics = jax.lax.scan(self._train_step, state, batches)
+    return state, jax.tree.map(lambda v: v[-1], metrics)
+
 
 # ----------------------------------------------------------------------------
 # Workdir helpers
@@ -483,6 +502,18 @@ def _report_collapse(decision: monitor.Decision, manager, workdir: str | None,
 # ----------------------------------------------------------------------------
 # The loop
 # ----------------------------------------------------------------------------
+def _call_end(step: int, config: ml_collections.ConfigDict) -> int:
+  """The step after which the training call starting at `step` ends.
+
+  At most `steps_per_call` steps, and never past a log, eval or checkpoint
+  step or the last step, so every one of those ends a call.
+  """
+  end = min(step + int(config.steps_per_call), int(config.num_steps))
+  for every in (config.log_every_steps, config.eval_every_steps, config.checkpoint_every_steps):
+    end = min(end, (step // int(every) + 1) * int(every))
+  return end
+
+
 def train_and_evaluate(config: ml_collections.ConfigDict, workdir: str,
                        show_progress: bool | None = None) -> tuple[GANState, dict]:
   """Trains a GAN as configured, writing everything into `workdir`.
@@ -545,23 +576,32 @@ def train_and_evaluate(config: ml_collections.ConfigDict, workdir: str,
   preemption = checkpoint.PreemptionWatch(manager)
   try:
     in_flight = None
-    for step in range(start_step, config.num_steps):
-      batch = trainer.put_batch(source.batch(step))
-      state, metrics = trainer.train_step(state, batch)
-      # At most two steps in flight: wait for the previous one. Unbounded async
+    step = start_step
+    while step < config.num_steps:
+      # Up to `steps_per_call` steps in one call, ending at every log, eval and
+      # checkpoint step, so those happen exactly where they would step by step.
+      done = _call_end(step, config)
+      if done - step == 1:
+        state, metrics = trainer.train_step(state, trainer.put_batch(source.batch(step)))
+      else:
+        batches = trainer.put_batches(data.stacked_batches(source, step, done - step))
+        state, metrics = trainer.train_steps(state, batches)
+      # At most two calls in flight: wait for the previous one. Unbounded async
       # dispatch can deadlock XLA:CPU's collectives when several simulated
       # devices share few cores (seen with 8 devices on 2 cores); the wait
       # costs nothing measurable on one device.
       if in_flight is not None:
         jax.block_until_ready(in_flight)
       in_flight = metrics
-      done = step + 1
       is_last = done == config.num_steps
       log_now = done % config.log_every_steps == 0 or is_last
       if config.monitor.enabled and log_now:  # only logged values reach the monitor
         metrics = dict(metrics, **spectral_signals(state))
       eval_now = done % config.eval_every_steps == 0 or is_last
-      stop_now = preemption.reached(done)
+      # Asked after every step, on every host (multi-host preemption agrees on a
+      # step number); a stop inside a call saves at the call's end.
+      stop_now = any([preemption.reached(s) for s in range(step + 1, done + 1)])
+      step = done
       # The manager's policy: checkpoint interval, eval steps, last step, preemption.
       save_now = stop_now or manager.should_save(done)
       if log_now or save_now:

@@ -40,6 +40,7 @@ def test_shipped_configs_validate_and_document_their_command(path):
     ("optim.n_critic", 0, "'optim.n_critic'"),
     ("batch_size", 0, "'batch_size'"),
     ("num_steps", -5, "'num_steps'"),
+    ("steps_per_call", 0, "'steps_per_call' must be a positive integer"),
     ("ema.decay", 1.0, "'ema.decay'"),
     ("weight_clip", -0.1, "'weight_clip'"),
     ("loss.real_label", 1.5, "'loss.real_label'"),

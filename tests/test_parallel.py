@@ -70,9 +70,14 @@ def test_eight_devices_match_one_device(tmp_path, bn_sn_config, one_device_run):
   _assert_states_close(one, eight, names)
 
 
-def test_fsdp_mesh_matches_one_device(tmp_path, bn_sn_config, one_device_run):
+def test_fsdp_mesh_with_multi_step_calls_matches_one_device(tmp_path, bn_sn_config,
+                                                            one_device_run):
+  # Also runs the 3 steps in one call (steps_per_call: a scan over stacked
+  # batches, split over the mesh on their batch axis) against one step a call.
   one, names = one_device_run
-  fsdp, _ = _run_worker(tmp_path, bn_sn_config, 4, 2)
+  config = bn_sn_config.copy_and_resolve_references()
+  config.steps_per_call = 3
+  fsdp, _ = _run_worker(tmp_path, config, 4, 2)
   assert int(fsdp["sharded_leaves"]) > 10  # params and Adam moments are really split
   _assert_states_close(one, fsdp, names)
 

@@ -60,3 +60,37 @@ def test_metrics_jsonl_and_progress_lines(tmp_path, capsys):
   with open(tmp_path / "metrics.jsonl") as f:
     records = [json.loads(line) for line in f]
   assert [r["step"] for r in records] == [1, 2, 2]
+
+
+def test_calls_end_at_every_log_eval_and_checkpoint_step():
+  config = tiny_mlp_config(num_steps=20, log_every_steps=6, eval_every_steps=10,
+                           checkpoint_every_steps=8, steps_per_call=50)
+  ends, step = [], 0
+  while step < 20:
+    step = train._call_end(step, config)
+    ends.append(step)
+  assert ends == [6, 8, 10, 12, 16, 18, 20]
+  config.steps_per_call = 1
+  assert [train._call_end(s, config) for s in range(3)] == [1, 2, 3]
+
+
+def test_steps_per_call_trains_logs_and_saves_like_step_by_step(tmp_path):
+  kw = {"num_steps": 12, "log_every_steps": 4, "eval_every_steps": 6,
+        "checkpoint_every_steps": 12, "monitor.enabled": False}
+  runs = {}
+  for steps_per_call in (1, 5):
+    workdir = tmp_path / str(steps_per_call)
+    state, _ = train.train_and_evaluate(tiny_mlp_config(steps_per_call=steps_per_call, **kw),
+                                        str(workdir), show_progress=False)
+    with open(workdir / "metrics.jsonl") as f:
+      records = [json.loads(line) for line in f]
+    runs[steps_per_call] = state, records, sorted(os.listdir(workdir / "checkpoints"))
+  (one, one_records, one_saved), (five, five_records, five_saved) = runs[1], runs[5]
+  for a, b in zip(jax.tree.leaves(one), jax.tree.leaves(five)):
+    np.testing.assert_allclose(np.asarray(a, np.float64), np.asarray(b, np.float64),
+                               rtol=1e-6, atol=1e-7)
+  assert [r["step"] for r in five_records] == [r["step"] for r in one_records] == [4, 6, 8, 12, 12]
+  for a, b in zip(one_records, five_records):
+    for key in set(a) - {"steps_per_sec", "time"}:
+      np.testing.assert_allclose(b[key], a[key], rtol=1e-5, atol=1e-6, err_msg=key)
+  assert five_saved == one_saved

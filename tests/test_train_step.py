@@ -210,3 +210,19 @@ def test_lazy_penalty_skips_then_applies_the_scaled_penalty():
   for a, b in zip(jax.tree.leaves(applied.d.params), jax.tree.leaves(doubled.d.params)):
     np.testing.assert_allclose(a, b, rtol=1e-5, atol=1e-7)
   assert not _leaves_equal(applied.d.params, skipped.d.params)
+
+
+def test_several_steps_in_one_call_equal_step_by_step():
+  config = tiny_mlp_config(**{"optim.n_critic": 2, "penalty.name": "r1", "penalty.weight": 0.1})
+  trainer, stepwise, last_metrics = _run(config, steps=5)
+  source = data.make_source(config.data, config.batch_size, config.optim.n_critic, config.seed)
+  batches = data.stacked_batches(source, 0, 5)
+  assert batches["x"].shape == (5, 2, config.batch_size, 2)
+  np.testing.assert_array_equal(batches["x"][3], source.batch(3)["x"])
+  state, metrics = trainer.train_steps(trainer.init(config.seed), batches)
+  assert int(state.step) == 5
+  for a, b in zip(jax.tree.leaves(stepwise), jax.tree.leaves(state)):
+    np.testing.assert_allclose(np.asarray(a, np.float64), np.asarray(b, np.float64),
+                               rtol=1e-6, atol=1e-7)
+  for key, value in last_metrics.items():  # the last step's metrics
+    np.testing.assert_allclose(metrics[key], value, rtol=1e-6, atol=1e-7, err_msg=key)

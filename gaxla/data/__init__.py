@@ -21,7 +21,7 @@ import dataclasses
 import numpy as np
 
 from gaxla.data import mixtures
-from gaxla.data.pipeline import ArraySource, MixtureSource
+from gaxla.data.pipeline import ArraySource, MixtureSource, stacked_batches  # noqa: F401
 
 
 @dataclasses.dataclass(frozen=True)

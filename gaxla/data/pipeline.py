@@ -22,6 +22,16 @@ import numpy as np
 from gaxla.data.mixtures import Mixture
 
 
+def stacked_batches(source, step: int, num: int) -> dict[str, np.ndarray]:
+  """The batches of steps step .. step + num - 1, stacked on a new leading axis.
+
+  What `GANTrainer.train_steps` takes: 'x' is [num, n_critic, batch, ...].
+  Each slice is exactly `source.batch(step + i)`.
+  """
+  batches = [source.batch(s) for s in range(step, step + num)]
+  return {key: np.stack([b[key] for b in batches]) for key in batches[0]}
+
+
 class MixtureSource:
   """Fresh samples from a 2-D mixture for every step."""
 
