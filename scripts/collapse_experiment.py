@@ -3,8 +3,9 @@ weights from before it, and stay quiet on healthy runs?
 
   python scripts/collapse_experiment.py --out runs/collapse_experiment
 
-Setting: PacGAN's 2-D ring (configs/mog_ring.py, 6,000 steps, evaluated every
-250 steps by mode coverage, high-quality fraction as the watched metric).
+Setting: PacGAN's 2-D ring (configs/mog_ring.py with the G 4x256 and batch
+256 it was measured with, 6,000 steps, evaluated every 250 steps by mode
+coverage, high-quality fraction as the watched metric).
   collapsing   the same config with the learning rate warmed up to a peak
                ten times too high (COLLAPSE_PEAK_LR): it learns the ring while
                the rate is sane, then the critic and generator spiral out
@@ -44,6 +45,12 @@ def base_config(num_steps: int):
   from gaxla import config as config_lib
   here = os.path.dirname(os.path.abspath(__file__))
   config = config_lib.from_file(os.path.join(here, "..", "configs", "mog_ring.py"))
+  # The networks and batch this experiment was measured with (the ring config
+  # of 2026-11-23), pinned so that later tuning of configs/mog_ring.py does
+  # not change it.
+  config.model.generator.hidden = (256, 256, 256, 256)
+  config.model.critic.hidden = (128, 128, 128)
+  config.batch_size = 256
   config.num_steps = num_steps
   config.eval_every_steps = 250
   config.log_every_steps = 250
