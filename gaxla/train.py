@@ -166,6 +166,16 @@ class GANTrainer:
     return parallel.global_batch(local_batches, self.mesh, self.config.batch_size,
                                  batch_axis=2)
 
+  def run_steps(self, state: GANState, source, step: int, num: int) -> tuple[GANState, dict]:
+    """Steps step .. step + num - 1 on `source`'s batches, in one call.
+
+    One step goes through `train_step`; more through `train_steps` on the
+    stacked batches. Returns (state, the last step's metrics).
+    """
+    if num == 1:
+      return self.train_step(state, self.put_batch(source.batch(step)))
+    return self.train_steps(state, self.put_batches(data.stacked_batches(source, step, num)))
+
   # --------------------------------------------------------------------------
   # Model calls
   # --------------------------------------------------------------------------
@@ -581,11 +591,7 @@ def train_and_evaluate(config: ml_collections.ConfigDict, workdir: str,
       # Up to `steps_per_call` steps in one call, ending at every log, eval and
       # checkpoint step, so those happen exactly where they would step by step.
       done = _call_end(step, config)
-      if done - step == 1:
-        state, metrics = trainer.train_step(state, trainer.put_batch(source.batch(step)))
-      else:
-        batches = trainer.put_batches(data.stacked_batches(source, step, done - step))
-        state, metrics = trainer.train_steps(state, batches)
+      state, metrics = trainer.run_steps(state, source, step, done - step)
       # At most two calls in flight: wait for the previous one. Unbounded async
       # dispatch can deadlock XLA:CPU's collectives when several simulated
       # devices share few cores (seen with 8 devices on 2 cores); the wait

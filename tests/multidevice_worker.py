@@ -6,8 +6,9 @@
 Used by tests/test_parallel.py: the device count is fixed when JAX starts, so
 multi-device runs happen in subprocesses. MESH_DATA = MESH_FSDP = 1 runs on
 device 0 alone. With the config's `steps_per_call` > 1 the steps run that
-many per call (`GANTrainer.train_steps`). Writes every leaf of the final state (flattened with its
-path) plus `sharded_leaves`, the number of leaves split over 'fsdp'.
+many per call (`GANTrainer.run_steps`). Writes every leaf of the final state
+(flattened with its path) plus `sharded_leaves`, the number of leaves split
+over 'fsdp'.
 """
 
 import json
@@ -35,13 +36,9 @@ def main(out, config_json, mesh_data, mesh_fsdp, steps="3"):
   state = trainer.init_state(config.seed)
   source = data.make_source(config.data, config.batch_size, config.optim.n_critic, config.seed)
   step, steps = 0, int(steps)
-  while step < steps:  # `steps_per_call` > 1: several steps per call (train_steps)
+  while step < steps:
     num = min(int(config.steps_per_call), steps - step)
-    if num == 1:
-      state, _ = trainer.train_step(state, trainer.put_batch(source.batch(step)))
-    else:
-      batches = trainer.put_batches(data.stacked_batches(source, step, num))
-      state, _ = trainer.train_steps(state, batches)
+    state, _ = trainer.run_steps(state, source, step, num)
     step += num
   leaves = jax.tree_util.tree_leaves_with_path(state)
   arrays = {jax.tree_util.keystr(path): np.asarray(leaf) for path, leaf in leaves}
