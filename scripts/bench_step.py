@@ -7,11 +7,13 @@ timed (data loading is separate and cheap for the in-memory sources). With
 `steps_per_call` > 1 (the config's, or --steps_per_call) it times
 `train_steps` on that many stacked batches per call and reports the time per
 step, so the Python dispatch saved by running several steps a call shows.
+`--set KEY=VALUE` overrides any other config key (e.g. a model width).
 """
 
 from __future__ import annotations
 
 import argparse
+import ast
 import json
 import os
 import platform
@@ -19,6 +21,22 @@ import time
 
 import jax
 import numpy as np
+
+
+def _override(config, item: str) -> None:
+  """Sets `config.KEY` from 'KEY=VALUE' (an unknown key fails in validate)."""
+  key, sep, text = item.partition("=")
+  if not sep:
+    raise SystemExit(f"--set expects KEY=VALUE, got {item!r}")
+  try:
+    value = ast.literal_eval(text)
+  except (ValueError, SyntaxError):
+    value = text
+  *parents, leaf = key.split(".")
+  node = config
+  for name in parents:
+    node = node[name]
+  node[leaf] = value
 
 
 def main() -> None:
@@ -31,6 +49,9 @@ def main() -> None:
   parser.add_argument("--steps_per_call", type=int, default=0,
                       help="override config.steps_per_call")
   parser.add_argument("--compute_dtype", default="", help="override config.compute_dtype")
+  parser.add_argument("--set", action="append", default=[], metavar="KEY=VALUE",
+                      help="override any config key, e.g. --set model.critic.hidden='(256,256)' "
+                           "(repeatable; values are Python literals, else strings)")
   parser.add_argument("--synthetic", action="store_true",
                       help="random images of the config's shape instead of the dataset "
                            "(for datasets not prepared here, e.g. cifar10, imagenet2012)")
@@ -50,6 +71,8 @@ def main() -> None:
     config.compute_dtype = args.compute_dtype
   if args.steps_per_call:
     config.steps_per_call = args.steps_per_call
+  for item in args.set:
+    _override(config, item)
   config_lib.validate(config)
   trainer = train.trainer_for(config)
   state = trainer.init_state(config.seed)
