@@ -7,13 +7,13 @@ timed (data loading is separate and cheap for the in-memory sources). With
 `steps_per_call` > 1 (the config's, or --steps_per_call) it times
 `train_steps` on that many stacked batches per call and reports the time per
 step, so the Python dispatch saved by running several steps a call shows.
-`--set KEY=VALUE` overrides any other config key (e.g. a model width).
+`--config.KEY=VALUE` overrides any other config key (e.g. a model width), with
+the same syntax and checks as `gaxla train`.
 """
 
 from __future__ import annotations
 
 import argparse
-import ast
 import json
 import os
 import platform
@@ -23,20 +23,24 @@ import jax
 import numpy as np
 
 
-def _override(config, item: str) -> None:
-  """Sets `config.KEY` from 'KEY=VALUE' (an unknown key fails in validate)."""
-  key, sep, text = item.partition("=")
-  if not sep:
-    raise SystemExit(f"--set expects KEY=VALUE, got {item!r}")
+def _load_config(path: str, overrides: list[str]):
+  """The config at `path` ('configs/NAME.py[:arg]') with `--config.KEY=VALUE` overrides.
+
+  Parsed by ml_collections' config_flags, as `gaxla train` parses them: values
+  take the type of the key they replace, and an unknown key is an error.
+  """
+  from absl import flags
+  from ml_collections import config_flags
+  argv = ["bench_step", f"--config={path}", *overrides]
+  flag_values = flags.FlagValues()
+  config_flags.DEFINE_config_file("config", None, flag_values=flag_values, sys_argv=argv)
   try:
-    value = ast.literal_eval(text)
-  except (ValueError, SyntaxError):
-    value = text
-  *parents, leaf = key.split(".")
-  node = config
-  for name in parents:
-    node = node[name]
-  node[leaf] = value
+    flag_values(argv)
+  except (AttributeError, KeyError, ValueError, flags.Error) as e:
+    raise SystemExit(f"bench_step: bad --config override in {overrides}: {e}") from None
+  config = flag_values.config
+  config.unlock()  # as `gaxla train` does
+  return config
 
 
 def main() -> None:
@@ -49,18 +53,20 @@ def main() -> None:
   parser.add_argument("--steps_per_call", type=int, default=0,
                       help="override config.steps_per_call")
   parser.add_argument("--compute_dtype", default="", help="override config.compute_dtype")
-  parser.add_argument("--set", action="append", default=[], metavar="KEY=VALUE",
-                      help="override any config key, e.g. --set model.critic.hidden='(256,256)' "
-                           "(repeatable; values are Python literals, else strings)")
   parser.add_argument("--synthetic", action="store_true",
                       help="random images of the config's shape instead of the dataset "
                            "(for datasets not prepared here, e.g. cifar10, imagenet2012)")
-  args = parser.parse_args()
+  # Anything else must be a config override, `--config.KEY=VALUE`, as for `gaxla train`.
+  args, overrides = parser.parse_known_args()
+  unknown = [a for a in overrides if not (a.startswith("--config.") and "=" in a)]
+  if unknown:
+    parser.error(f"unrecognized arguments: {' '.join(unknown)} "
+                 "(config keys are overridden with --config.KEY=VALUE)")
   from absl import logging
   logging.set_verbosity(logging.WARNING)
   from gaxla import config as config_lib, data, train
 
-  config = config_lib.from_file(args.config)
+  config = _load_config(args.config, overrides)
   if args.batch_size:
     config.batch_size = args.batch_size
   if args.mesh_data:
@@ -71,8 +77,6 @@ def main() -> None:
     config.compute_dtype = args.compute_dtype
   if args.steps_per_call:
     config.steps_per_call = args.steps_per_call
-  for item in args.set:
-    _override(config, item)
   config_lib.validate(config)
   trainer = train.trainer_for(config)
   state = trainer.init_state(config.seed)
