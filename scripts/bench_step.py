@@ -64,7 +64,8 @@ def main() -> None:
                  "(config keys are overridden with --config.KEY=VALUE)")
   from absl import logging
   logging.set_verbosity(logging.WARNING)
-  from gaxla import config as config_lib, data, train
+  from gaxla import config as config_lib, data
+  from gaxla.system import system_for
 
   config = _load_config(args.config, overrides)
   if args.batch_size:
@@ -78,7 +79,7 @@ def main() -> None:
   if args.steps_per_call:
     config.steps_per_call = args.steps_per_call
   config_lib.validate(config)
-  trainer = train.trainer_for(config)
+  trainer = system_for(config)
   state = trainer.init_state(config.seed)
   if args.synthetic:
     rng = np.random.default_rng(0)
