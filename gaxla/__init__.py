@@ -17,7 +17,12 @@ Where things live:
   evaluate/      evaluators by name: FID/KID/precision-recall/density-coverage
                  (Inception or domain-classifier features), IS, classifier
                  metrics, mode coverage; the FID Inception network
-  train.py       init_state, train_step, train_and_evaluate
+  system.py      the GAN system: models, losses, optimizers, state init, the
+                 pure step (`GANSystem.step`) and its jitted forms
+  train.py       the training loop: train_and_evaluate
+  train_eval.py  evaluation during training (metrics and sample pictures)
+  metrics.py     the names of every logged metric
+  workdir.py     the workdir's files: config.json, metrics.jsonl, collapse.json
   monitor.py     collapse signals and the pure continue / stop / keep-best decision
   plots.py       training-curve PNGs
   progress.py    metrics.jsonl, TensorBoard events, progress bar

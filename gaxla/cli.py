@@ -80,32 +80,33 @@ def _train(argv) -> None:
 
 
 def _restore(config):
-  """(trainer, state) of the workdir's checkpoint at --step, on one device.
+  """(system, state) of the workdir's checkpoint at --step, on one device.
 
   Sampling and evaluation run on one device, whatever mesh trained the
   checkpoint.
   """
-  from gaxla import checkpoint, parallel, train
-  trainer = train.trainer_for(config, mesh=parallel.single_device_mesh())
+  from gaxla import checkpoint, parallel
+  from gaxla.system import system_for
+  system = system_for(config, mesh=parallel.single_device_mesh())
   manager = checkpoint.make_manager(_WORKDIR.value, config, read_only=True)
   try:
     step = checkpoint.resolve_step(manager, _STEP.value)
-    state = checkpoint.restore(manager, trainer.abstract_state(config.seed), step)
+    state = checkpoint.restore(manager, system.abstract_state(), step)
   finally:
     manager.close()
-  return trainer, state
+  return system, state
 
 
 def _sample(argv) -> None:
   from gaxla import config as config_lib
-  from gaxla import data, train
+  from gaxla import data, workdir
   from gaxla.sample import write_samples
   if not _WORKDIR.value:
     raise ValueError("sample needs --workdir DIR")
   if not _OUT.value:
     raise ValueError("sample needs --out FILE.npy or FILE.png")
-  config = config_lib.validate(train.load_config(_WORKDIR.value))
-  trainer, state = _restore(config)
+  config = config_lib.validate(workdir.load_config(_WORKDIR.value))
+  system, state = _restore(config)
   info = data.get_info(config.data.name)
   modes = data.mixtures.MIXTURES[info.name]().modes if info.kind == "points" else None
   try:
@@ -114,20 +115,20 @@ def _sample(argv) -> None:
     raise ValueError(f"--sheet must be comma-separated numbers, got {_SHEET.value!r}") from None
   if _STANDING.value < 0:
     raise ValueError(f"--standing_batches must be >= 0, got {_STANDING.value}")
-  written = write_samples(trainer, state.ema_generator_variables(), _OUT.value, _NUM.value,
+  written = write_samples(system, state.ema_generator_variables(), _OUT.value, _NUM.value,
                           seed=_SEED.value, labels=_LABELS.value,
                           truncation=_TRUNCATION.value, modes=modes, sheet_truncations=sheet,
                           interpolate=_INTERPOLATE.value, standing_batches=_STANDING.value,
                           standing_batch_size=config.batch_size)
   print(f"gaxla: wrote {', '.join(written)} (step {int(state.step)}, EMA generator"
-        f"{_standing_note(trainer, state)})")
+        f"{_standing_note(system, state)})")
 
 
-def _standing_note(trainer, state, batches: int | None = None) -> str:
+def _standing_note(system, state, batches: int | None = None) -> str:
   """The message's note on standing statistics, only where they applied."""
   from gaxla import sample
   batches = _STANDING.value if batches is None else batches
-  if batches and sample.has_standing_statistics(trainer, state.ema_generator_variables()):
+  if batches and sample.has_standing_statistics(system, state.ema_generator_variables()):
     return f", standing stats over {batches} batches"
   return ""
 
@@ -147,13 +148,11 @@ def _eval(argv) -> None:
   import os
   import time
 
-  import jax
-
   from gaxla import config as config_lib
-  from gaxla import evaluate, sample, train
+  from gaxla import evaluate, sample, train_eval, workdir
   if not _WORKDIR.value:
     raise ValueError("eval needs --workdir DIR")
-  config = train.load_config(_WORKDIR.value)
+  config = workdir.load_config(_WORKDIR.value)
   if _METRICS.value is not None:
     config.eval.metrics = tuple(m.strip() for m in _METRICS.value.split(",") if m.strip())
   if _NUM.present:
@@ -164,16 +163,16 @@ def _eval(argv) -> None:
     raise ValueError("no metrics to compute: pass --metrics a,b (valid: "
                      f"{', '.join(sorted(evaluate.EVALUATORS))}) or set eval.metrics.")
   evaluate.check(config)
-  trainer, state = _restore(config)
+  system, state = _restore(config)
   start = time.perf_counter()
   standing = _STANDING.value if _STANDING.present else int(config.eval.standing_batches)
   if standing < 0:
     raise ValueError(f"--standing_batches must be >= 0, got {standing}")
   # The generator and key training-time evaluation uses (eval.standing_batches,
   # seed 0): `gaxla eval` on a checkpoint prints the numbers training logged for it.
-  variables = sample.eval_variables(trainer, state, standing, config.batch_size, _SEED.value)
-  results = evaluate.run(evaluate.build(config), train.generate_fn_for(trainer, variables),
-                         config.eval.num_samples, jax.random.key(config.seed + 1))
+  variables = sample.eval_variables(system, state, standing, config.batch_size, _SEED.value)
+  results = evaluate.run(evaluate.build(config), train_eval.generate_fn_for(system, variables),
+                         config.eval.num_samples, train_eval.eval_key(config))
   step = int(state.step)
   record = {"step": step, "num_samples": config.eval.num_samples,
             "seconds": round(time.perf_counter() - start, 3), **results}
@@ -182,7 +181,7 @@ def _eval(argv) -> None:
   for key, value in results.items():
     print(f"[{step}] {key} = {value:.6g}")
   print(f"gaxla: evaluated step {step} ({config.eval.num_samples} samples, EMA generator"
-        f"{_standing_note(trainer, state, standing)}); "
+        f"{_standing_note(system, state, standing)}); "
         f"appended to {os.path.join(_WORKDIR.value, 'eval.jsonl')}")
 
 

@@ -1,7 +1,7 @@
 """`gaxla describe`: parameter counts and FLOPs of a config's models, from shapes only.
 
 Nothing is initialized and no data is read: parameters come from
-`jax.eval_shape` of the trainer's init, FLOPs from XLA's cost analysis of the
+`jax.eval_shape` of the GAN system's init, FLOPs from XLA's cost analysis of the
 lowered (not compiled) programs with abstract arguments, so a 70M-parameter
 ImageNet BigGAN is described in seconds on a laptop CPU.
 
@@ -69,17 +69,17 @@ def describe(config, step_flops: bool = True) -> dict:
      'n_critic'}} ('train_step' only with step_flops).
   """
   from gaxla import config as config_lib
-  from gaxla import train
+  from gaxla.system import system_for
   config_lib.validate(config)
-  trainer = train.trainer_for(config)
-  state = trainer.abstract_state(config.seed)
-  z = jax.ShapeDtypeStruct((1, trainer.latent_dim), jnp.float32)
+  system = system_for(config)
+  state = system.abstract_state()
+  z = jax.ShapeDtypeStruct((1, system.latent_dim), jnp.float32)
   labels = jax.ShapeDtypeStruct((1,), jnp.int32)
-  x = jax.ShapeDtypeStruct((1,) + trainer.example_shape, jnp.float32)
+  x = jax.ShapeDtypeStruct((1,) + system.example_shape, jnp.float32)
   g_flops = lowered_flops(
-      lambda v, z, y: trainer.generator.apply(v, z, y, train=False), state.g.variables(), z, labels)
+      lambda v, z, y: system.generator.apply(v, z, y, train=False), state.g.variables(), z, labels)
   d_flops = lowered_flops(
-      lambda v, x, y: trainer.critic.apply(v, x, y, train=False), state.d.variables(), x, labels)
+      lambda v, x, y: system.critic.apply(v, x, y, train=False), state.d.variables(), x, labels)
   report = {
       "generator": {"params": count_params(state.g.params),
                     "groups": param_groups(state.g.params),
@@ -91,10 +91,10 @@ def describe(config, step_flops: bool = True) -> dict:
   if step_flops:
     n_critic, batch = int(config.optim.n_critic), int(config.batch_size)
     abstract_batch = {
-        "x": jax.ShapeDtypeStruct((n_critic, batch) + trainer.example_shape, jnp.float32),
+        "x": jax.ShapeDtypeStruct((n_critic, batch) + system.example_shape, jnp.float32),
         "label": jax.ShapeDtypeStruct((n_critic, batch), jnp.int32),
     }
-    flops = lowered_flops(trainer._train_step, state, abstract_batch)
+    flops = lowered_flops(system.step, state, abstract_batch)
     report["train_step"] = {"flops": flops, "flops_per_example": flops / batch,
                             "batch_size": batch, "n_critic": n_critic}
   return report

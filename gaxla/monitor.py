@@ -18,7 +18,7 @@ and any non-finite value.
 
 `decide(history, config)` is a pure function of the logged history: it says
 *continue*, *stop* or *stop_keep_best*, with the reason and the signals that
-triggered it. The training loop does the I/O (see train.py): it writes
+triggered it. The training loop does the I/O (see train.py, workdir.py): it writes
 `collapse.json` to the workdir and stops; the best checkpoint by the
 configured metric, saved before the collapse, is the run's generator
 (`gaxla sample --step best`).
@@ -34,19 +34,28 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 
-CONTINUE, STOP, STOP_KEEP_BEST = "continue", "stop", "stop_keep_best"
+from gaxla import metrics as names
+
+# Decision actions; the last three are also the values of `monitor.action`.
+CONTINUE, WARN, STOP, STOP_KEEP_BEST = "continue", "warn", "stop", "stop_keep_best"
 
 
 @dataclasses.dataclass(frozen=True)
 class Decision:
-  action: str                        # CONTINUE, STOP or STOP_KEEP_BEST
+  action: str                        # CONTINUE, WARN, STOP or STOP_KEEP_BEST
   reason: str = ""
   step: int = 0
   triggers: dict = dataclasses.field(default_factory=dict)
 
   @property
   def stop(self) -> bool:
-    return self.action != CONTINUE
+    """Training should stop (STOP or STOP_KEEP_BEST; not WARN)."""
+    return self.action in (STOP, STOP_KEEP_BEST)
+
+  @property
+  def warn(self) -> bool:
+    """A collapse was detected, and `monitor.action = 'warn'`: log it and go on."""
+    return self.action == WARN
 
 
 # ----------------------------------------------------------------------------
@@ -88,7 +97,8 @@ def spectral_signals(state, iterations: int = 8) -> dict[str, jax.Array]:
   out = {}
   for name, player in (("g", state.g), ("d", state.d)):
     sigmas = _layer_sigmas(player.params, player.collections, iterations)
-    out[f"sigma/{name}_max"] = jnp.max(jnp.stack(sigmas)) if sigmas else jnp.zeros(())
+    key = names.SIGMA_G_MAX if name == "g" else names.SIGMA_D_MAX
+    out[key] = jnp.max(jnp.stack(sigmas)) if sigmas else jnp.zeros(())
   return out
 
 
@@ -113,7 +123,7 @@ def best_so_far(history: list[dict], metric: str, mode: str) -> tuple[int, float
     if value is None or not math.isfinite(value):
       continue
     if best is None or _better(value, best[1], mode):
-      best = (int(record["step"]), float(value))
+      best = (int(record[names.STEP]), float(value))
   return best
 
 
@@ -146,11 +156,11 @@ def decide(history: list[dict[str, Any]], config, metric: str = "",
     return Decision(CONTINUE)
   action = config.action
   latest = history[-1]
-  step = int(latest["step"])
+  step = int(latest[names.STEP])
   # Training signals only: an eval metric may be legitimately infinite (e.g.
   # reverse KL with no mode covered); the metric rule judges those.
   bad = {k: v for k, v in latest.items()
-         if k != "step" and not k.startswith("eval/") and isinstance(v, (int, float))
+         if k != names.STEP and not names.is_eval(k) and isinstance(v, (int, float))
          and not math.isfinite(v)}
   if bad:
     return Decision(action, f"non-finite values at step {step}: {sorted(bad)}", step, bad)
@@ -172,7 +182,7 @@ def decide(history: list[dict[str, Any]], config, metric: str = "",
             step, {metric: recent, "best_step": best_step, "best_value": best_value})
 
   if config.sigma_growth > 0:
-    for key in ("sigma/g_max", "sigma/d_max"):
+    for key in (names.SIGMA_G_MAX, names.SIGMA_D_MAX):
       values = [float(r[key]) for r in history if key in r]
       if len(values) > patience:
         floor = min(values[:-patience])
@@ -184,8 +194,8 @@ def decide(history: list[dict[str, Any]], config, metric: str = "",
               f"minimum {floor:.4g}, for {patience} logs", step, {key: recent, "floor": floor})
 
   if config.margin_limit > 0:
-    margins = [float(r["d_real_logit"]) - float(r["d_fake_logit"]) for r in history
-               if "d_real_logit" in r and "d_fake_logit" in r]
+    margins = [float(r[names.D_REAL_LOGIT]) - float(r[names.D_FAKE_LOGIT]) for r in history
+               if names.D_REAL_LOGIT in r and names.D_FAKE_LOGIT in r]
     if len(margins) >= patience and all(m > config.margin_limit for m in margins[-patience:]):
       return Decision(
           action,
@@ -209,9 +219,9 @@ def history_arrays(history: list[dict]) -> dict[str, tuple[np.ndarray, np.ndarra
   out: dict[str, tuple[list, list]] = {}
   for record in history:
     for key, value in record.items():
-      if key in ("step", "time") or not isinstance(value, (int, float)):
+      if key in (names.STEP, names.TIME) or not isinstance(value, (int, float)):
         continue
       steps, values = out.setdefault(key, ([], []))
-      steps.append(record["step"])
+      steps.append(record[names.STEP])
       values.append(value)
   return {k: (np.asarray(s), np.asarray(v, np.float64)) for k, (s, v) in out.items()}

@@ -11,14 +11,15 @@ import os
 
 import numpy as np
 
+from gaxla import metrics as names
 from gaxla import monitor
 
 _PANELS = (
-    ("losses", lambda k: k in ("d_loss", "g_loss", "penalty", "d_total_loss")),
-    ("critic outputs (real / fake mean logit)", lambda k: k in ("d_real_logit", "d_fake_logit")),
-    ("top singular value (max over layers)", lambda k: k.startswith("sigma/")),
+    ("losses", lambda k: k in names.LOSSES),
+    ("critic outputs (real / fake mean logit)", lambda k: k in names.CRITIC_OUTPUTS),
+    ("top singular value (max over layers)", lambda k: k.startswith(names.SIGMA_PREFIX)),
     ("gradient norms", lambda k: k.endswith("grad_norm")),
-    ("evaluation", lambda k: k.startswith("eval/")),
+    ("evaluation", names.is_eval),
 )
 
 
@@ -49,7 +50,7 @@ def plot_history(history: list[dict], path: str, title: str = "",
       steps, values = series[key]
       finite = np.isfinite(values)
       ax.plot(steps[finite], values[finite], label=key, lw=1.2,
-              marker="o" if key.startswith("eval/") else None, ms=3)
+              marker="o" if names.is_eval(key) else None, ms=3)
     if name.startswith("top singular"):
       ax.set_yscale("log")
     if collapse_step is not None:

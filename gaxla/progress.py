@@ -9,10 +9,12 @@ TensorFlow needed). Only process 0 writes anything.
 
 from __future__ import annotations
 
-import json
 import os
 import sys
 import time
+
+from gaxla import metrics as names
+from gaxla import workdir as workdir_lib
 
 
 class ProgressLog:
@@ -21,7 +23,7 @@ class ProgressLog:
   def __init__(self, workdir: str | None, num_steps: int, start_step: int,
                show_progress: bool | None = None):
     self.enabled = workdir is not None
-    self.path = os.path.join(workdir, "metrics.jsonl") if workdir else None
+    self.workdir = workdir
     if show_progress is None:
       show_progress = sys.stderr.isatty()
     self.bar = None
@@ -38,16 +40,14 @@ class ProgressLog:
   def write(self, step: int, metrics: dict[str, float]) -> None:
     if not self.enabled:
       return
-    record = {"step": step, "time": round(time.time() - self.start, 3), **metrics}
-    with open(self.path, "a") as f:
-      f.write(json.dumps(record) + "\n")
+    workdir_lib.append_record(
+        self.workdir, {names.STEP: step, names.TIME: round(time.time() - self.start, 3), **metrics})
     for key, value in metrics.items():
       self.tensorboard.add_scalar(key, value, step)
     if self.bar is not None:
-      keys = [k for k in ("d_loss", "g_loss", "eval/mode_coverage/modes_covered",
-                          "eval/mode_coverage/high_quality", "eval/fid/fid", "eval/classifier/fd")
-              if k in metrics]
-      self.bar.set_postfix({k.split("/")[-1]: f"{metrics[k]:.3g}" for k in keys}, refresh=False)
+      keys = [k for k in names.PROGRESS_BAR if k in metrics]
+      self.bar.set_postfix({names.short_name(k): f"{metrics[k]:.3g}" for k in keys},
+                           refresh=False)
     else:
       for key, value in metrics.items():
         print(f"[{step}] {key} = {value:.6g}", flush=True)

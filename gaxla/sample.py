@@ -57,12 +57,12 @@ def latent(key: jax.Array, shape: tuple, truncation: float = 0.0,
   return jnp.concatenate([z, jax.nn.one_hot(code, categories, dtype=jnp.float32)], axis=-1)
 
 
-def generate(trainer, variables, key: jax.Array, num: int, labels=None,
+def generate(system, variables, key: jax.Array, num: int, labels=None,
              truncation: float = 0.0, batch_size: int = 500) -> np.ndarray:
   """Draws `num` samples in eval mode, in batches.
 
   Args:
-    trainer: a `gaxla.train.GANTrainer` (for the module and latent size).
+    system: a `gaxla.system.GANSystem` (for the module and latent size).
     variables: generator variables (e.g. `state.ema_generator_variables()`).
     key: PRNG key; the same key gives the same samples.
     num: number of samples.
@@ -73,12 +73,12 @@ def generate(trainer, variables, key: jax.Array, num: int, labels=None,
   Returns:
     float32 NumPy array [num, *example_shape].
   """
-  z = np.asarray(trainer.sample_latent(key, num, truncation))
+  z = np.asarray(system.sample_latent(key, num, truncation))
   labels = np.zeros((num,), np.int32) if labels is None else np.asarray(labels, np.int32)
-  return generate_from(trainer, variables, z, labels, batch_size)
+  return generate_from(system, variables, z, labels, batch_size)
 
 
-def generate_from(trainer, variables, z, labels, batch_size: int = 500) -> np.ndarray:
+def generate_from(system, variables, z, labels, batch_size: int = 500) -> np.ndarray:
   """Runs G in eval mode on given latents [N, latent] and labels [N] (or [N, classes]).
 
   Returns:
@@ -86,7 +86,7 @@ def generate_from(trainer, variables, z, labels, batch_size: int = 500) -> np.nd
   """
   z, labels = np.asarray(z, np.float32), np.asarray(labels)
   num = len(z)
-  apply = jax.jit(trainer.generate)
+  apply = jax.jit(system.generate)
   out = []
   for start in range(0, num, batch_size):
     stop = min(start + batch_size, num)
@@ -103,33 +103,33 @@ def generate_from(trainer, variables, z, labels, batch_size: int = 500) -> np.nd
 # ----------------------------------------------------------------------------
 # Standing statistics
 # ----------------------------------------------------------------------------
-def standing_batch(trainer, key: jax.Array, index: int, batch_size: int):
+def standing_batch(system, key: jax.Array, index: int, batch_size: int):
   """Latents and labels of batch `index` of a standing-statistics pass.
 
   Untruncated latents and uniform classes, as BigGAN-PyTorch's
   `accumulate_standing_stats`.
   """
   z_key, label_key = jax.random.split(jax.random.fold_in(key, index))
-  z = trainer.sample_latent(z_key, batch_size)
-  labels = jax.random.randint(label_key, (batch_size,), 0, max(trainer.num_classes, 1))
+  z = system.sample_latent(z_key, batch_size)
+  labels = jax.random.randint(label_key, (batch_size,), 0, max(system.num_classes, 1))
   return z, labels
 
 
-def has_standing_statistics(trainer, variables: dict) -> bool:
+def has_standing_statistics(system, variables: dict) -> bool:
   """Whether G has BatchNorm layers that standing statistics re-estimate.
 
   True for gaxla's BatchNorm layers (BigGAN, SNGAN-ResNet); False for
   generators without them (MLP, DCGAN with `flax.linen.BatchNorm`), where
   `standing_statistics` returns the variables unchanged. Traces only.
   """
-  z, labels = standing_batch(trainer, jax.random.key(0), 0, 2)
+  z, labels = standing_batch(system, jax.random.key(0), 0, 2)
   _, updates = jax.eval_shape(
-      lambda v: trainer.generator.apply(v, z, labels, train=True,
+      lambda v: system.generator.apply(v, z, labels, train=True,
                                         mutable=["batch_stats", BATCH_MOMENTS]), variables)
   return bool(jax.tree.leaves(updates.get(BATCH_MOMENTS, {})))
 
 
-def standing_statistics(trainer, variables: dict, key: jax.Array, num_batches: int,
+def standing_statistics(system, variables: dict, key: jax.Array, num_batches: int,
                         batch_size: int) -> dict:
   """Re-estimates G's BatchNorm statistics for the given (e.g. EMA) params.
 
@@ -140,7 +140,7 @@ def standing_statistics(trainer, variables: dict, key: jax.Array, num_batches: i
   report moments (e.g. `flax.linen.BatchNorm`) keep their statistics.
 
   Args:
-    trainer: a `gaxla.train.GANTrainer`.
+    system: a `gaxla.system.GANSystem`.
     variables: generator variables {'params', 'batch_stats', ...}.
     key: PRNG key for the latents.
     num_batches: batches to average (>= 1).
@@ -156,8 +156,8 @@ def standing_statistics(trainer, variables: dict, key: jax.Array, num_batches: i
   # embedded in the program as constants (70M of them for ImageNet BigGAN).
   @jax.jit
   def moments(variables, index):
-    z, labels = standing_batch(trainer, key, index, batch_size)
-    _, updates = trainer.generator.apply(variables, z, labels, train=True,
+    z, labels = standing_batch(system, key, index, batch_size)
+    _, updates = system.generator.apply(variables, z, labels, train=True,
                                          mutable=["batch_stats", BATCH_MOMENTS])
     return updates.get(BATCH_MOMENTS, {})
 
@@ -176,7 +176,7 @@ def standing_statistics(trainer, variables: dict, key: jax.Array, num_batches: i
   return {**variables, "batch_stats": flax.traverse_util.unflatten_dict(stats)}
 
 
-def eval_variables(trainer, state, num_batches: int, batch_size: int, seed: int = 0) -> dict:
+def eval_variables(system, state, num_batches: int, batch_size: int, seed: int = 0) -> dict:
   """The generator that evaluations score: EMA params + standing statistics.
 
   One definition for training-time evaluation, `gaxla eval` and `gaxla sample`,
@@ -185,7 +185,7 @@ def eval_variables(trainer, state, num_batches: int, batch_size: int, seed: int 
   """
   variables = state.ema_generator_variables()
   if num_batches:
-    variables = standing_statistics(trainer, variables, standing_key(seed), num_batches,
+    variables = standing_statistics(system, variables, standing_key(seed), num_batches,
                                     batch_size)
   return variables
 
@@ -193,7 +193,7 @@ def eval_variables(trainer, state, num_batches: int, batch_size: int, seed: int 
 # ----------------------------------------------------------------------------
 # Sheets and interpolations
 # ----------------------------------------------------------------------------
-def sample_sheet(trainer, variables, key: jax.Array, classes, truncations) -> np.ndarray:
+def sample_sheet(system, variables, key: jax.Array, classes, truncations) -> np.ndarray:
   """Images [len(classes) * len(truncations), ...]: row = class, column = truncation.
 
   Each row uses one latent key for all its columns, so a row shows one sample
@@ -203,9 +203,9 @@ def sample_sheet(trainer, variables, key: jax.Array, classes, truncations) -> np
   z = []
   for row in range(len(classes)):
     row_key = jax.random.fold_in(key, row)
-    z.extend(np.asarray(trainer.sample_latent(row_key, 1, float(t)))[0] for t in truncations)
+    z.extend(np.asarray(system.sample_latent(row_key, 1, float(t)))[0] for t in truncations)
   labels = np.repeat(np.asarray(classes, np.int32), len(truncations))
-  return generate_from(trainer, variables, np.stack(z), labels)
+  return generate_from(system, variables, np.stack(z), labels)
 
 
 def _slerp(a: np.ndarray, b: np.ndarray, t: np.ndarray) -> np.ndarray:
@@ -218,7 +218,7 @@ def _slerp(a: np.ndarray, b: np.ndarray, t: np.ndarray) -> np.ndarray:
   return (np.sin((1 - t) * omega)[:, None] * a + np.sin(t * omega)[:, None] * b) / np.sin(omega)
 
 
-def interpolation(trainer, variables, key: jax.Array, mode: str, classes, num_frames: int,
+def interpolation(system, variables, key: jax.Array, mode: str, classes, num_frames: int,
                   truncation: float = 0.0) -> np.ndarray:
   """Images [rows * num_frames, ...] walking between two endpoints per row.
 
@@ -236,24 +236,24 @@ def interpolation(trainer, variables, key: jax.Array, mode: str, classes, num_fr
   z_rows, label_rows = [], []
   if mode == "latent":
     for row, cls in enumerate(classes):
-      ends = np.asarray(trainer.sample_latent(jax.random.fold_in(key, row), 2, truncation))
+      ends = np.asarray(system.sample_latent(jax.random.fold_in(key, row), 2, truncation))
       z_rows.append(_slerp(ends[0], ends[1], t))
       label_rows.append(np.full((num_frames,), cls, np.int32))
     labels = np.concatenate(label_rows)
   elif mode == "class":
-    if not trainer.num_classes or len(classes) < 2:
+    if not system.num_classes or len(classes) < 2:
       raise ValueError("--interpolate class needs a conditional model and at least 2 classes")
     for row, cls in enumerate(classes):
-      z = np.asarray(trainer.sample_latent(jax.random.fold_in(key, row), 1, truncation))
+      z = np.asarray(system.sample_latent(jax.random.fold_in(key, row), 1, truncation))
       z_rows.append(np.repeat(z, num_frames, axis=0))
-      start = np.eye(trainer.num_classes, dtype=np.float32)[cls]
-      end = np.eye(trainer.num_classes, dtype=np.float32)[classes[(row + 1) % len(classes)]]
+      start = np.eye(system.num_classes, dtype=np.float32)[cls]
+      end = np.eye(system.num_classes, dtype=np.float32)[classes[(row + 1) % len(classes)]]
       label_rows.append((1 - t)[:, None] * start + t[:, None] * end)
     labels = np.concatenate(label_rows).astype(np.float32)
   else:
     raise ValueError(f"--interpolate must be 'latent' or 'class', got {mode!r}")
   try:
-    return generate_from(trainer, variables, np.concatenate(z_rows), labels)
+    return generate_from(system, variables, np.concatenate(z_rows), labels)
   except (TypeError, ValueError) as e:
     if mode == "class":
       raise ValueError(f"this model cannot mix classes (soft labels): {e}") from None
@@ -273,14 +273,14 @@ def image_grid(images: np.ndarray, ncols: int) -> np.ndarray:
   return grid
 
 
-def sample_grid(trainer, variables, key: jax.Array, size: int,
+def sample_grid(system, variables, key: jax.Array, size: int,
                 truncation: float = 0.0) -> np.ndarray:
   """A picture of samples: one row per class (conditional), else size x size."""
-  if trainer.num_classes:
-    labels = np.repeat(np.arange(trainer.num_classes), size)
-    images = generate(trainer, variables, key, len(labels), labels, truncation)
+  if system.num_classes:
+    labels = np.repeat(np.arange(system.num_classes), size)
+    images = generate(system, variables, key, len(labels), labels, truncation)
     return image_grid(images, size)
-  images = generate(trainer, variables, key, size * size, None, truncation)
+  images = generate(system, variables, key, size * size, None, truncation)
   return image_grid(images, size)
 
 
@@ -357,7 +357,7 @@ def standing_key(seed: int) -> jax.Array:
   return jax.random.fold_in(jax.random.key(seed), 0x57A4D)
 
 
-def write_samples(trainer, variables, out: str, num: int, seed: int = 0,
+def write_samples(system, variables, out: str, num: int, seed: int = 0,
                   labels: str | None = None, truncation: float = 0.0,
                   modes: np.ndarray | None = None, sheet_truncations=None,
                   interpolate: str | None = None, standing_batches: int = 0,
@@ -387,20 +387,20 @@ def write_samples(trainer, variables, out: str, num: int, seed: int = 0,
     raise ValueError(f"--out must end in .npy or .png, got {out!r}")
   if (sheet_truncations or interpolate) and ext != ".png":
     raise ValueError("--sheet and --interpolate write pictures: --out must end in .png")
-  classes = parse_labels(labels, trainer.num_classes)
-  if classes is None and trainer.num_classes:
-    classes = list(range(trainer.num_classes))
+  classes = parse_labels(labels, system.num_classes)
+  if classes is None and system.num_classes:
+    classes = list(range(system.num_classes))
   if standing_batches:
-    variables = standing_statistics(trainer, variables, standing_key(seed), standing_batches,
+    variables = standing_statistics(system, variables, standing_key(seed), standing_batches,
                                     standing_batch_size)
   key = jax.random.key(seed)
   if sheet_truncations or interpolate:
     rows = classes or [0]
     if sheet_truncations:
-      images = sample_sheet(trainer, variables, key, rows, sheet_truncations)
+      images = sample_sheet(system, variables, key, rows, sheet_truncations)
       ncols = len(sheet_truncations)
     else:
-      images = interpolation(trainer, variables, key, interpolate, rows, num, truncation)
+      images = interpolation(system, variables, key, interpolate, rows, num, truncation)
       ncols = num
     os.makedirs(os.path.dirname(os.path.abspath(out)), exist_ok=True)
     save_png(image_grid(images, ncols), out)
@@ -414,7 +414,7 @@ def write_samples(trainer, variables, out: str, num: int, seed: int = 0,
     else:
       label_array = np.asarray(classes, np.int32)[np.arange(num) * len(classes) // num]
   count = num if label_array is None else len(label_array)
-  samples = generate(trainer, variables, key, count, label_array, truncation)
+  samples = generate(system, variables, key, count, label_array, truncation)
   os.makedirs(os.path.dirname(os.path.abspath(out)), exist_ok=True)
   written = [out]
   if ext == ".npy":

@@ -8,7 +8,7 @@ GANState
   rng           uint32 key data; the step folds the step number into it
 
 Optax transformations and Flax modules are not pytrees; they live in the
-`GANTrainer` (see train.py) that builds and runs the step.
+`GANSystem` (see system.py) that builds and runs the step.
 """
 
 from __future__ import annotations

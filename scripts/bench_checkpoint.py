@@ -45,20 +45,21 @@ def main() -> None:
   args = parser.parse_args()
   from absl import logging
   logging.set_verbosity(logging.WARNING)
-  from gaxla import checkpoint, train
+  from gaxla import checkpoint
+  from gaxla.system import system_for
   from gaxla import config as config_lib
 
   config = config_lib.from_file(args.config)
   config.checkpoint.keep_latest = args.repeats + 1  # every timed step stays restorable
   config_lib.validate(config)
-  trainer = train.trainer_for(config)
+  trainer = system_for(config)
   state = jax.block_until_ready(jax.jit(trainer.init, static_argnums=0)(config.seed))
   if args.fill == "random":
     rng = np.random.default_rng(0)
     state = jax.tree.map(
         lambda x: jax.numpy.asarray(rng.standard_normal(x.shape), x.dtype)
         if jax.numpy.issubdtype(x.dtype, jax.numpy.floating) else x, state)
-  abstract = trainer.abstract_state(config.seed)
+  abstract = trainer.abstract_state()
   state_bytes = sum(np.asarray(x).nbytes for x in jax.tree.leaves(state))
   num_params = sum(int(np.size(x)) for x in jax.tree.leaves((state.g.params, state.d.params)))
 

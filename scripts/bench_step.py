@@ -64,7 +64,8 @@ def main() -> None:
                  "(config keys are overridden with --config.KEY=VALUE)")
   from absl import logging
   logging.set_verbosity(logging.WARNING)
-  from gaxla import config as config_lib, data, train
+  from gaxla import config as config_lib, data
+  from gaxla.system import system_for
 
   config = _load_config(args.config, overrides)
   if args.batch_size:
@@ -82,7 +83,7 @@ def main() -> None:
   # step from JAX's persistent cache (--config.compile_cache_dir='' to time a cold compile).
   from gaxla import xla_cpu
   xla_cpu.enable_compile_cache(config.compile_cache_dir)
-  trainer = train.trainer_for(config)
+  trainer = system_for(config)
   state = trainer.init_state(config.seed)
   if args.synthetic:
     rng = np.random.default_rng(0)

@@ -83,12 +83,14 @@ def healthy_config(num_steps: int, seed: int):
 
 def reevaluate(workdir: str, step: int, seed: int = 1234) -> float:
   """The metric of checkpoint `step` on fresh samples (a new noise seed)."""
-  from gaxla import checkpoint, data, parallel, sample, train
+  from gaxla import checkpoint, data, parallel, sample
+  from gaxla.system import system_for
+  from gaxla import workdir as workdir_lib
   from gaxla.evaluate import mode_coverage
-  config = train.load_config(workdir)
-  trainer = train.trainer_for(config, mesh=parallel.single_device_mesh())
+  config = workdir_lib.load_config(workdir)
+  trainer = system_for(config, mesh=parallel.single_device_mesh())
   manager = checkpoint.make_manager(workdir, config, read_only=True)
-  state = checkpoint.restore(manager, trainer.abstract_state(config.seed), step)
+  state = checkpoint.restore(manager, trainer.abstract_state(), step)
   manager.close()
   mixture = data.mixtures.MIXTURES[config.data.name]()
   points = sample.generate(trainer, state.ema_generator_variables(), jax.random.key(seed),

@@ -73,16 +73,17 @@ def replay(history: list[dict], monitor_config, rules: str) -> dict | None:
 
 def reevaluate(workdir: str, step: int, num: int) -> dict:
   """Classifier metrics of checkpoint `step` on fresh samples (standing stats, new key)."""
-  from gaxla import checkpoint, evaluate, parallel, sample, train
-  config = train.load_config(workdir)
+  from gaxla import checkpoint, evaluate, parallel, sample, train_eval, workdir as workdir_lib
+  from gaxla.system import system_for
+  config = workdir_lib.load_config(workdir)
   config.eval.num_samples = num
-  trainer = train.trainer_for(config, mesh=parallel.single_device_mesh())
+  trainer = system_for(config, mesh=parallel.single_device_mesh())
   manager = checkpoint.make_manager(workdir, config, read_only=True)
-  state = checkpoint.restore(manager, trainer.abstract_state(config.seed), step)
+  state = checkpoint.restore(manager, trainer.abstract_state(), step)
   manager.close()
   variables = sample.eval_variables(trainer, state, config.eval.standing_batches,
                                     config.batch_size, seed=7)
-  return evaluate.run(evaluate.build(config), train.generate_fn_for(trainer, variables),
+  return evaluate.run(evaluate.build(config), train_eval.generate_fn_for(trainer, variables),
                       num, jax.random.key(1234))
 
 

@@ -6,7 +6,7 @@
 Used by tests/test_parallel.py: the device count is fixed when JAX starts, so
 multi-device runs happen in subprocesses. MESH_DATA = MESH_FSDP = 1 runs on
 device 0 alone. With the config's `steps_per_call` > 1 the steps run that
-many per call (`GANTrainer.run_steps`). Writes every leaf of the final state
+many per call (`train.run_steps`). Writes every leaf of the final state
 (flattened with its path) plus `sharded_leaves`, the number of leaves split
 over 'fsdp'.
 """
@@ -20,6 +20,7 @@ import numpy as np
 jax.config.update("jax_disable_most_optimizations", True)
 
 from gaxla import config as config_lib, data, parallel, train  # noqa: E402
+from gaxla.system import GANSystem  # noqa: E402
 
 
 def main(out, config_json, mesh_data, mesh_fsdp, steps="3"):
@@ -30,15 +31,15 @@ def main(out, config_json, mesh_data, mesh_fsdp, steps="3"):
   mesh_data, mesh_fsdp = int(mesh_data), int(mesh_fsdp)
   devices = jax.devices()[:mesh_data * mesh_fsdp]
   config.mesh.data, config.mesh.fsdp = mesh_data, mesh_fsdp
-  trainer = train.GANTrainer(config, data.example_shape(config.data),
-                             data.get_info(config.data.name).num_classes,
-                             mesh=parallel.make_mesh(config.mesh, devices))
+  trainer = GANSystem(config, data.example_shape(config.data),
+                      data.get_info(config.data.name).num_classes,
+                      mesh=parallel.make_mesh(config.mesh, devices))
   state = trainer.init_state(config.seed)
   source = data.make_source(config.data, config.batch_size, config.optim.n_critic, config.seed)
   step, steps = 0, int(steps)
   while step < steps:
     num = min(int(config.steps_per_call), steps - step)
-    state, _ = trainer.run_steps(state, source, step, num)
+    state, _ = train.run_steps(trainer, state, source, step, num)
     step += num
   leaves = jax.tree_util.tree_leaves_with_path(state)
   arrays = {jax.tree_util.keystr(path): np.asarray(leaf) for path, leaf in leaves}

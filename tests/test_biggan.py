@@ -245,12 +245,12 @@ def test_orthogonal_regularization_zero_iff_columns_orthogonal():
 # ----------------------------------------------------------------------------
 def test_orthogonal_regularization_is_added_to_each_players_loss():
   """Wiring, on the tiny MLP (fast): the step's losses grow by exactly w * ortho."""
-  from gaxla import train
-  from tests.conftest import tiny_mlp_config
+  from gaxla.system import system_for
+  from conftest import tiny_mlp_config
 
   def first_step(**weights):
     config = tiny_mlp_config(**{f"regularizer.{k}": v for k, v in weights.items()})
-    trainer = train.trainer_for(config)
+    trainer = system_for(config)
     state = trainer.init(0)
     batch = {"x": np.random.default_rng(0).normal(size=(1, 32, 2)).astype(np.float32),
              "label": np.zeros((1, 32), np.int32)}
@@ -271,7 +271,7 @@ def test_orthogonal_regularization_is_added_to_each_players_loss():
 
 def tiny_biggan_config():
   """8x8 digits, one up-block and one down-block, ortho reg on both players."""
-  from tests.conftest import tiny_mlp_config
+  from conftest import tiny_mlp_config
   config = tiny_mlp_config(**{"data.name": "digits", "model.name": "biggan",
                               "model.conditional": True, "model.latent_dim": 4,
                               "loss.name": "hinge", "batch_size": 4,
@@ -286,9 +286,9 @@ def tiny_biggan_config():
 
 def test_one_train_step_updates_both_players_and_batchnorm_stats():
   from gaxla import config as config_lib
-  from gaxla.train import GANTrainer
+  from gaxla.system import GANSystem
   config = config_lib.validate(tiny_biggan_config())
-  trainer = GANTrainer(config, (8, 8, 1), 10)
+  trainer = GANSystem(config, (8, 8, 1), 10)
   state = jax.jit(trainer.init, static_argnums=0)(0)   # eager init is ~2x slower
   rng = np.random.default_rng(0)
   batch = {"x": rng.uniform(-1, 1, (1, 4, 8, 8, 1)).astype(np.float32),

@@ -16,6 +16,8 @@ import pytest
 from conftest import tiny_mlp_config
 
 from gaxla import checkpoint, data, train
+from gaxla.system import system_for
+from gaxla import workdir as workdir_lib
 from gaxla.config import ConfigError
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
@@ -95,7 +97,7 @@ def _wait_until(condition, proc, timeout=120.0):
 def test_keeps_the_latest_and_the_best_steps(tmp_path, metric, mode, scores, kept, best):
   config = tiny_mlp_config(**{"checkpoint.keep_latest": 2, "checkpoint.keep_best": 2,
                               "checkpoint.best_metric": metric, "checkpoint.best_mode": mode})
-  state = train.trainer_for(config).init(0)  # contents do not matter here
+  state = system_for(config).init(0)  # contents do not matter here
   manager = checkpoint.make_manager(str(tmp_path), config)
   for step in range(1, 14):  # evals at even steps; odd steps are interval saves
     metrics = {metric: scores[step], "eval/modes_covered": 3.0} if step in scores else None
@@ -114,7 +116,7 @@ def test_keeps_the_latest_and_the_best_steps(tmp_path, metric, mode, scores, kep
 
 def test_async_save_switch(tmp_path):
   config = tiny_mlp_config(**{"checkpoint.async_save": False})
-  state = train.trainer_for(config).init(0)
+  state = system_for(config).init(0)
   manager = checkpoint.make_manager(str(tmp_path), config)
   checkpoint.save(manager, 1, state)
   # Blocking: the step is complete on disk when save returns.
@@ -125,7 +127,7 @@ def test_async_save_switch(tmp_path):
 
 def test_best_metric_must_be_an_eval_metric_and_best_needs_one(tmp_path):
   config = tiny_mlp_config(**{"checkpoint.best_metric": "eval/fid"})
-  state = train.trainer_for(config).init(0)
+  state = system_for(config).init(0)
   manager = checkpoint.make_manager(str(tmp_path / "a"), config)
   with pytest.raises(ConfigError, match=r"'checkpoint.best_metric' is 'eval/fid'.*"
                                         r"\['eval/high_quality'\]"):
@@ -216,9 +218,9 @@ def test_sigterm_to_gaxla_train_saves_and_exits_143(tmp_path):
   assert match, log
   step = int(match.group(1))
   assert step > 20 and _disk_steps(workdir)[-1] == step and not _temporary_dirs(workdir)
-  config = train.load_config(workdir)
+  config = workdir_lib.load_config(workdir)
   manager = checkpoint.make_manager(workdir, config, read_only=True)
-  restored = checkpoint.restore(manager, train.trainer_for(config).abstract_state(config.seed))
+  restored = checkpoint.restore(manager, system_for(config).abstract_state())
   manager.close()
   assert int(restored.step) == step
 
@@ -247,11 +249,11 @@ def test_sigkill_during_async_saves_resumes_from_the_last_complete_step(tmp_path
     proc.wait(timeout=60)
     killed_mid_save += bool(_temporary_dirs(workdir))
     # What the next process would find: the newest complete step, readable.
-    config = train.load_config(workdir)
+    config = workdir_lib.load_config(workdir)
     manager = checkpoint.make_manager(workdir, config, read_only=True)
     steps = manager.all_steps()
     if steps:
-      restored = checkpoint.restore(manager, train.trainer_for(config).abstract_state(config.seed))
+      restored = checkpoint.restore(manager, system_for(config).abstract_state())
       assert int(restored.step) == max(steps) == _disk_steps(workdir)[-1]
     manager.close()
   assert killed_mid_save >= 1, "no kill landed during a save"
@@ -259,9 +261,9 @@ def test_sigkill_during_async_saves_resumes_from_the_last_complete_step(tmp_path
   assert proc.wait(timeout=300) == 0
   assert _disk_steps(workdir)[-1] == num_steps and not _temporary_dirs(workdir)
   # Interrupted three times, the result is still the uninterrupted run's.
-  config = train.load_config(workdir)
+  config = workdir_lib.load_config(workdir)
   manager = checkpoint.make_manager(workdir, config, read_only=True)
-  resumed = checkpoint.restore(manager, train.trainer_for(config).abstract_state(config.seed))
+  resumed = checkpoint.restore(manager, system_for(config).abstract_state())
   manager.close()
   config.checkpoint_every_steps = num_steps  # saving less often changes nothing else
   straight, _ = train.train_and_evaluate(config, str(tmp_path / "straight"), show_progress=False)
@@ -279,15 +281,17 @@ _EIGHT_DEVICES = textwrap.dedent("""
     sys.path.insert(0, {tests!r})
     from conftest import tiny_mlp_config
     from gaxla import checkpoint, train
+    from gaxla.system import system_for
+    from gaxla import workdir as workdir_lib
 
     assert jax.device_count() == 8
     config = tiny_mlp_config()
-    trainer = train.trainer_for(config)
+    trainer = system_for(config)
     mesh = jax.make_mesh((8,), ("data",))
     def sharding(x):  # split what divides by 8, replicate the rest
       return NamedSharding(mesh, P("data") if x.ndim and x.shape[0] % 8 == 0 else P())
     target = jax.tree.map(lambda x: jax.ShapeDtypeStruct(x.shape, x.dtype, sharding=sharding(x)),
-                          trainer.abstract_state(0))
+                          trainer.abstract_state())
     # 1 device -> 8: every leaf lands where the target says.
     manager = checkpoint.make_manager({one!r}, config, read_only=True)
     state = checkpoint.restore(manager, target, 7)
@@ -301,7 +305,7 @@ _EIGHT_DEVICES = textwrap.dedent("""
     manager = checkpoint.make_manager({eight!r}, config)
     checkpoint.save(manager, 7, state)
     manager.close()
-    train.write_config(config, {eight!r})
+    workdir_lib.write_config(config, {eight!r})
     print("eight devices ok")
 """)
 
@@ -309,10 +313,10 @@ _EIGHT_DEVICES = textwrap.dedent("""
 def test_restore_onto_a_different_number_of_devices(tmp_path):
   one, eight = str(tmp_path / "one"), str(tmp_path / "eight")
   config = tiny_mlp_config()
-  trainer = train.trainer_for(config)
+  trainer = system_for(config)
   state = trainer.init(0).replace(step=jnp.asarray(7, jnp.int32))
   os.makedirs(one)
-  train.write_config(config, one)
+  workdir_lib.write_config(config, one)
   manager = checkpoint.make_manager(one, config)
   checkpoint.save(manager, 7, state)
   manager.close()
@@ -328,10 +332,10 @@ def test_restore_onto_a_different_number_of_devices(tmp_path):
   # 8 devices -> 1: onto an explicit single-device target, and with none given.
   device = jax.sharding.SingleDeviceSharding(jax.devices()[0])
   target = jax.tree.map(lambda x: jax.ShapeDtypeStruct(x.shape, x.dtype, sharding=device),
-                        trainer.abstract_state(0))
+                        trainer.abstract_state())
   manager = checkpoint.make_manager(eight, config, read_only=True)
   _assert_trees_equal(checkpoint.restore(manager, target, 7), state)
-  _assert_trees_equal(checkpoint.restore(manager, trainer.abstract_state(0), 7), state)
+  _assert_trees_equal(checkpoint.restore(manager, trainer.abstract_state(), 7), state)
   manager.close()
 
   outputs = []
@@ -351,8 +355,8 @@ def test_sample_step_best_and_latest(tmp_path):
   workdir = str(tmp_path)
   config = tiny_mlp_config(**{"checkpoint.keep_latest": 1,
                               "checkpoint.best_metric": "eval/high_quality"})
-  trainer = train.trainer_for(config)
-  train.write_config(config, workdir)
+  trainer = system_for(config)
+  workdir_lib.write_config(config, workdir)
   manager = checkpoint.make_manager(workdir, config)
   for step, seed, score in ((2, 0, 0.9), (4, 1, 0.1)):
     state = trainer.init(seed).replace(step=jnp.asarray(step, jnp.int32))
@@ -388,7 +392,7 @@ def test_incompatible_config_names_every_mismatching_key():
 
 def test_missing_checkpoints_are_readable_errors(tmp_path):
   config = tiny_mlp_config()
-  abstract = train.trainer_for(config).abstract_state(0)
+  abstract = system_for(config).abstract_state()
   manager = checkpoint.make_manager(str(tmp_path / "nowhere"), config, read_only=True)
   assert not os.path.exists(tmp_path / "nowhere")  # reading creates nothing
   assert checkpoint.restore(manager, abstract) is None  # a fresh run
@@ -398,7 +402,7 @@ def test_missing_checkpoints_are_readable_errors(tmp_path):
   with pytest.raises(FileNotFoundError, match="no checkpoint in .*: train first"):
     checkpoint.resolve_step(manager, "latest")
   manager.close()
-  train.write_config(config, str(tmp_path))  # a workdir whose training never saved
+  workdir_lib.write_config(config, str(tmp_path))  # a workdir whose training never saved
   result = _gaxla("sample", "--workdir", str(tmp_path), "--out", str(tmp_path / "x.npy"),
                   check=False)
   assert result.returncode == 2 and "Traceback" not in result.stderr

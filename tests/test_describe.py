@@ -33,11 +33,11 @@ def test_convolution_taps_on_zero_padding_are_not_counted():
 
 
 def test_tiny_biggan_counts_match_a_real_init():
-  from gaxla import train
-  from tests.test_biggan import tiny_biggan_config
+  from gaxla.system import system_for
+  from test_biggan import tiny_biggan_config
   config = tiny_biggan_config()
   report = describe.describe(config)
-  trainer = train.trainer_for(config)
+  trainer = system_for(config)
   state = jax.jit(trainer.init, static_argnums=0)(config.seed)
   for role, params in (("generator", state.g.params), ("critic", state.d.params)):
     part = report[role]

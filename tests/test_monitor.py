@@ -5,7 +5,8 @@ import numpy as np
 import pytest
 
 from conftest import tiny_dcgan_config, tiny_mlp_config
-from gaxla import config as config_lib, monitor, train
+from gaxla import config as config_lib, monitor, train, train_eval
+from gaxla.system import system_for
 
 METRIC = "eval/hq_fraction"
 
@@ -39,6 +40,16 @@ def test_noise_within_tolerance_and_single_dips_do_not_stop():
   dip = [0.9, 0.91, 0.5, 0.9, 0.89, 0.4, 0.92]
   for end in range(1, len(dip) + 1):
     assert not monitor.decide(_history(dip[:end]), _config(), METRIC, "max").stop
+
+
+def test_warn_action_is_a_warning_not_a_stop():
+  history = _history([0.2, 0.6, 0.9, 0.93, 0.92, 0.7, 0.5, 0.3])
+  decision = monitor.decide(history, _config(action="warn"), METRIC, "max")
+  assert decision.action == monitor.WARN
+  assert decision.warn and not decision.stop
+  stop = monitor.decide(history, _config(action="stop"), METRIC, "max")
+  assert stop.stop and not stop.warn
+  assert not monitor.Decision(monitor.CONTINUE).stop
 
 
 def test_min_mode_for_distances():
@@ -80,7 +91,7 @@ def test_disabled_monitor_never_stops():
 @pytest.mark.parametrize("make_config", [tiny_mlp_config, tiny_dcgan_config])
 def test_spectral_signals_match_the_layers_singular_values(make_config):
   config = config_lib.validate(make_config())
-  trainer = train.trainer_for(config)
+  trainer = system_for(config)
   state = trainer.init(0)
   signals = jax.device_get(monitor.spectral_signals(state, iterations=50))
 
@@ -117,7 +128,7 @@ def test_loop_stops_on_collapse_keeps_best_and_writes_its_report(tmp_path, monke
   # The evaluation is scripted (rise, peak at step 15, fall) so the test pins
   # the loop's behaviour; scripts/collapse_experiment.py shows real collapses.
   scripted = iter([0.2, 0.6, 0.9, 0.85, 0.5, 0.4, 0.3, 0.2, 0.1, 0.1, 0.1, 0.1])
-  monkeypatch.setattr(train, "evaluate", lambda *a, **k: {METRIC: next(scripted)})
+  monkeypatch.setattr(train_eval, "evaluate", lambda *a, **k: {METRIC: next(scripted)})
   config = tiny_mlp_config(**{
       "num_steps": 60, "eval_every_steps": 5, "log_every_steps": 5,
       "checkpoint_every_steps": 60, "checkpoint.best_metric": METRIC,
@@ -145,7 +156,7 @@ def test_loop_stops_on_collapse_keeps_best_and_writes_its_report(tmp_path, monke
 
 def test_warn_action_logs_and_trains_on(tmp_path, monkeypatch):
   scripted = iter([0.9, 0.1, 0.1, 0.1])
-  monkeypatch.setattr(train, "evaluate", lambda *a, **k: {METRIC: next(scripted)})
+  monkeypatch.setattr(train_eval, "evaluate", lambda *a, **k: {METRIC: next(scripted)})
   config = tiny_mlp_config(**{
       "num_steps": 20, "eval_every_steps": 5, "log_every_steps": 5,
       "checkpoint.best_metric": METRIC, "monitor.patience": 1, "monitor.action": "warn"})

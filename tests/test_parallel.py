@@ -17,7 +17,9 @@ import numpy as np
 import pytest
 
 from conftest import tiny_dcgan_config, tiny_mlp_config
-from gaxla import config as config_lib, data, train
+from gaxla import config as config_lib, data
+from gaxla.system import system_for
+from gaxla import workdir as workdir_lib
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 WORKER = os.path.join(ROOT, "tests", "multidevice_worker.py")
@@ -87,10 +89,12 @@ def test_bad_batch_and_mesh_sizes_name_the_fix():
 import jax
 from conftest import tiny_mlp_config
 from gaxla import config as config_lib, train
+from gaxla.system import system_for
+from gaxla import workdir as workdir_lib
 for overrides in ({"batch_size": 12}, {"mesh.data": 3}, {"batch_size": 32, "optim.grad_accum_steps": 8}):
   config = config_lib.validate(tiny_mlp_config(**overrides))
   try:
-    train.trainer_for(config)
+    system_for(config)
     print("no error for", overrides)
   except config_lib.ConfigError as e:
     print("ERROR", e)
@@ -116,7 +120,7 @@ def test_process_rows_partition_the_global_batch():
 
 
 def _steps(config, num_steps=2):
-  trainer = train.trainer_for(config_lib.validate(config))
+  trainer = system_for(config_lib.validate(config))
   state = trainer.init_state(config.seed)
   source = data.make_source(config.data, config.batch_size, config.optim.n_critic, config.seed)
   for step in range(num_steps):
@@ -158,7 +162,7 @@ def test_bfloat16_compute_keeps_float32_state_and_tracks_float32():
 
 def test_bfloat16_forward_runs_in_bfloat16():
   config = config_lib.validate(tiny_dcgan_config(compute_dtype="bfloat16"))
-  trainer = train.trainer_for(config)
+  trainer = system_for(config)
   state = trainer.init_state(0)
   z = jnp.zeros((2, config.model.latent_dim))
   labels = jnp.zeros((2,), jnp.int32)
@@ -218,12 +222,12 @@ def test_two_processes_match_one_process(tmp_path):
   # Only process 0 wrote logs and pictures; both runs saved step 4.
   assert os.path.exists(os.path.join(multi, "metrics.jsonl"))
   from gaxla import checkpoint
-  config = config_lib.validate(train.load_config(single))
-  trainer = train.trainer_for(config)
+  config = config_lib.validate(workdir_lib.load_config(single))
+  trainer = system_for(config)
   states = []
   for workdir in (single, multi):
     manager = checkpoint.make_manager(workdir, config, read_only=True)
-    states.append(checkpoint.restore(manager, trainer.abstract_state(config.seed)))
+    states.append(checkpoint.restore(manager, trainer.abstract_state()))
     manager.close()
   assert int(states[0].step) == int(states[1].step) == 4
   for (path, a), b in zip(jax.tree_util.tree_leaves_with_path(states[0]),
@@ -239,6 +243,8 @@ def test_many_steps_on_eight_simulated_devices_do_not_deadlock(tmp_path):
   script = f"""
 from conftest import tiny_mlp_config
 from gaxla import train
+from gaxla.system import system_for
+from gaxla import workdir as workdir_lib
 config = tiny_mlp_config(batch_size=64, num_steps=400, log_every_steps=400,
                          eval_every_steps=400, checkpoint_every_steps=400)
 _, metrics = train.train_and_evaluate(config, {str(tmp_path)!r}, show_progress=False)

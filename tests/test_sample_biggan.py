@@ -28,10 +28,10 @@ def test_truncation_is_a_true_truncated_normal(threshold):
 def tiny():
   """A trainer with a tiny conditional BigGAN (8x8 digits) and its variables."""
   from gaxla import config as config_lib
-  from gaxla.train import GANTrainer
-  from tests.test_biggan import tiny_biggan_config
+  from gaxla.system import GANSystem
+  from test_biggan import tiny_biggan_config
   config = config_lib.validate(tiny_biggan_config())
-  trainer = GANTrainer(config, (8, 8, 1), 10)
+  trainer = GANSystem(config, (8, 8, 1), 10)
   variables = jax.jit(trainer.generator.init, static_argnames="train")(
       jax.random.key(0), jnp.zeros((1, 4)), jnp.zeros((1,), jnp.int32), train=False)
   # Perturbed params stand in for EMA params: the raw running stats no longer fit them.
@@ -118,7 +118,7 @@ def test_sheet_and_interpolations(tiny, tmp_path):
 def biggan_workdir(tmp_path_factory):
   """A 3-step tiny BigGAN run (in-process), for the CLI."""
   from gaxla import train
-  from tests.test_biggan import tiny_biggan_config
+  from test_biggan import tiny_biggan_config
   workdir = str(tmp_path_factory.mktemp("biggan"))
   config = tiny_biggan_config()
   config.eval.grid_size = 2
@@ -161,9 +161,9 @@ def test_cli_sheet_and_class_interpolation(biggan_workdir, tmp_path):
 
 
 def test_class_interpolation_needs_a_model_that_mixes_classes():
-  from gaxla import train
-  from tests.conftest import tiny_dcgan_config
-  trainer = train.trainer_for(tiny_dcgan_config())
+  from gaxla.system import system_for
+  from conftest import tiny_dcgan_config
+  trainer = system_for(tiny_dcgan_config())
   variables = jax.jit(trainer.init, static_argnums=0)(0).ema_generator_variables()
   with pytest.raises(ValueError, match="cannot mix classes"):
     sample.interpolation(trainer, variables, jax.random.key(0), "class", [0, 1], 3)

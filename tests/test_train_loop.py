@@ -9,6 +9,7 @@ import pytest
 
 from conftest import tiny_mlp_config
 from gaxla import checkpoint, train
+from gaxla.system import system_for
 
 
 def test_resume_is_bit_identical_to_a_straight_run(tmp_path):
@@ -28,11 +29,11 @@ def test_divergence_stops_before_saving(tmp_path):
                               "optim.generator.lr": 1e38, "optim.critic.b1": 0.0})
   with pytest.raises(FloatingPointError, match="non-finite metrics"):
     train.train_and_evaluate(config, str(tmp_path), show_progress=False)
-  trainer = train.trainer_for(config)
+  trainer = system_for(config)
   manager = checkpoint.make_manager(str(tmp_path), config)
   steps = manager.all_steps()
   for step in steps:  # every checkpoint that exists is finite
-    state = checkpoint.restore(manager, trainer.abstract_state(0), step)
+    state = checkpoint.restore(manager, trainer.abstract_state(), step)
     assert all(np.isfinite(np.asarray(x)).all() for x in jax.tree.leaves(state)
                if np.issubdtype(np.asarray(x).dtype, np.floating))
   manager.close()

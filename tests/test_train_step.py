@@ -7,11 +7,12 @@ import numpy as np
 import pytest
 
 from conftest import tiny_dcgan_config, tiny_mlp_config
-from gaxla import data, losses, penalties, train
+from gaxla import data, losses, penalties
+from gaxla.system import system_for
 
 
 def _run(config, steps=2):
-  trainer = train.trainer_for(config)
+  trainer = system_for(config)
   state = trainer.init(config.seed)
   source = data.make_source(config.data, config.batch_size, config.optim.n_critic, config.seed)
   metrics = None
@@ -26,7 +27,7 @@ def _leaves_equal(a, b):
 
 def test_step_changes_both_players_and_counts():
   config = tiny_mlp_config()
-  trainer = train.trainer_for(config)
+  trainer = system_for(config)
   state0 = trainer.init(0)
   _, state, metrics = _run(config, steps=1)
   assert int(state.step) == 1
@@ -48,7 +49,7 @@ def test_step_is_bitwise_deterministic():
 
 def test_collections_are_carried_in_the_state():
   config = tiny_dcgan_config()
-  trainer = train.trainer_for(config)
+  trainer = system_for(config)
   state0 = trainer.init(0)
   _, state, _ = _run(config, steps=1)
   # Generator BatchNorm statistics and critic spectral-norm vectors both update.
@@ -74,7 +75,7 @@ def test_every_penalty_trains_and_is_reported(penalty):
 
 def test_n_critic_updates_use_separate_batches():
   config = tiny_mlp_config(**{"optim.n_critic": 3})
-  trainer = train.trainer_for(config)
+  trainer = system_for(config)
   source = data.make_source(config.data, config.batch_size, 3, 0)
   batch = source.batch(0)
   assert batch["x"].shape == (3, 32, 2)
@@ -89,7 +90,7 @@ def test_n_critic_updates_use_separate_batches():
 def test_weight_clipping_bounds_every_critic_weight():
   config = tiny_mlp_config(**{"loss.name": "wasserstein", "weight_clip": 0.01,
                               "optim.critic.lr": 0.5, "optim.n_critic": 2})
-  trainer = train.trainer_for(config)
+  trainer = system_for(config)
   state0 = trainer.init(0)
   assert max(float(jnp.max(jnp.abs(p))) for p in jax.tree.leaves(state0.d.params)) > 0.01
   _, state, _ = _run(config, steps=2)
@@ -101,7 +102,7 @@ def test_weight_clipping_bounds_every_critic_weight():
 
 def test_ema_follows_params():
   config = tiny_mlp_config(**{"ema.decay": 0.5, "ema.start_step": 1})
-  trainer = train.trainer_for(config)
+  trainer = system_for(config)
   state = trainer.init(0)
   source = data.make_source(config.data, config.batch_size, 1, 0)
   state1, _ = trainer.train_step(state, source.batch(0))
@@ -116,7 +117,7 @@ def test_ema_follows_params():
 def test_ttur_learning_rates_are_independent():
   # With a zero-ish generator lr, G barely moves while D moves.
   config = tiny_mlp_config(**{"optim.generator.lr": 1e-12, "optim.critic.lr": 1e-2})
-  trainer = train.trainer_for(config)
+  trainer = system_for(config)
   state0 = trainer.init(0)
   _, state, _ = _run(config, steps=1)
   g_change = max(float(jnp.max(jnp.abs(a - b))) for a, b in
@@ -138,7 +139,7 @@ def test_generator_learns_on_ring():
                               "batch_size": 128, "penalty.name": "r1", "penalty.weight": 0.1})
   config.model.generator = dict(hidden=(64, 64))
   config.model.critic = dict(hidden=(64, 64))
-  trainer = train.trainer_for(config)
+  trainer = system_for(config)
   state0 = trainer.init(0)
   _, state, _ = _run(config, steps=1000)
   key = jax.random.key(5)
@@ -152,7 +153,7 @@ def test_generator_learns_on_ring():
 
 def test_top_k_generator_loss_keeps_the_best_rated_fakes():
   config = tiny_mlp_config(**{"loss.top_k": 0.5, "loss.top_k_anneal_steps": 100})
-  trainer = train.trainer_for(config)
+  trainer = system_for(config)
   np.testing.assert_allclose(float(trainer.top_k_fraction(jnp.array(0))), 1.0)
   np.testing.assert_allclose(float(trainer.top_k_fraction(jnp.array(50))), np.sqrt(0.5), rtol=1e-6)
   np.testing.assert_allclose(float(trainer.top_k_fraction(jnp.array(500))), 0.5, rtol=1e-6)
@@ -190,11 +191,11 @@ def test_categorical_latent_code_reaches_the_generator():
 def test_lazy_penalty_skips_then_applies_the_scaled_penalty():
   def step_with(state, step, **overrides):
     config = tiny_mlp_config(**{"penalty.name": "r1", **overrides})
-    trainer = train.trainer_for(config)
+    trainer = system_for(config)
     batch = data.make_source(config.data, config.batch_size, 1, 0).batch(0)
     return trainer.train_step(state.replace(step=jnp.asarray(step, jnp.int32)), batch)
 
-  state0 = train.trainer_for(tiny_mlp_config()).init(0)
+  state0 = system_for(tiny_mlp_config()).init(0)
   lazy = {"penalty.weight": 0.5, "penalty.every": 2}
   # Critic update 0 of a lazy run: no penalty at all.
   skipped, m_skipped = step_with(state0, 0, **lazy)

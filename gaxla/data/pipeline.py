@@ -25,7 +25,7 @@ from gaxla.data.mixtures import Mixture
 def stacked_batches(source, step: int, num: int) -> dict[str, np.ndarray]:
   """The batches of steps step .. step + num - 1, stacked on a new leading axis.
 
-  What `GANTrainer.train_steps` takes: 'x' is [num, n_critic, batch, ...].
+  What `GANSystem.train_steps` takes: 'x' is [num, n_critic, batch, ...].
   Each slice is exactly `source.batch(step + i)`.
   """
   batches = [source.batch(s) for s in range(step, step + num)]
