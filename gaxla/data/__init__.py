@@ -43,6 +43,8 @@ DATASETS = {
     "imagenet2012": DatasetInfo("imagenet2012", "images", 1000, (128, 128, 3)),
 }
 _STREAMED = ("cifar10", "imagenet2012")   # read by index from tfds, not loaded into RAM
+# The labelled held-out split behind our 'test' (ImageNet's own 'test' has no labels).
+_SPLIT_NAMES = {"imagenet2012": {"test": "validation"}}
 
 
 def get_info(name: str) -> DatasetInfo:
@@ -72,9 +74,47 @@ def resize_images(images: np.ndarray, size: int) -> np.ndarray:
   return out
 
 
-def load_images(data_config, split: str = "train") -> tuple[np.ndarray, np.ndarray]:
-  """Loads a whole image split as (uint8 NHWC, int32 labels), resized per config."""
+def split_name(name: str, split: str) -> str:
+  """The dataset's own name for our 'train' / 'test' split."""
+  return _SPLIT_NAMES.get(name, {}).get(split, split)
+
+
+def subset_indices(count: int, limit: int | None) -> np.ndarray:
+  """Indices of at most `limit` of `count` examples: all, or a seeded uniform subset.
+
+  The subset is sorted (sequential reads) and fixed (seed 0), so the same
+  images back every reference statistic computed from it.
+  """
+  if not limit or count <= limit:
+    return np.arange(count)
+  return np.sort(np.random.default_rng(0).choice(count, limit, replace=False))
+
+
+def load_images(data_config, split: str = "train",
+                limit: int | None = None) -> tuple[np.ndarray, np.ndarray]:
+  """Loads an image split as (uint8 NHWC, int32 labels), resized per config.
+
+  Every image dataset has real images here: the in-memory ones (digits,
+  Fashion-MNIST) load whole; the streamed ones (CIFAR-10, ImageNet from
+  prepared tfds ArrayRecord datasets) read and decode only the examples asked
+  for, with the training pipeline's centre crop and resize.
+
+  Args:
+    data_config: the config's `data` group.
+    split: 'train' or 'test' (ImageNet: its labelled 'validation' split).
+    limit: at most this many examples (None: all). In-memory datasets keep the
+      first `limit`; streamed ones a seeded uniform subset (`subset_indices`),
+      since their files may be ordered by class.
+
+  Raises:
+    FileNotFoundError: a streamed dataset is not prepared (the message says how).
+  """
   name = data_config.name
+  if name in _STREAMED:
+    from gaxla.data import tfds_images
+    source = tfds_images.open_source(name, split_name(name, split), data_config.data_dir or None)
+    return tfds_images.read_examples(source, subset_indices(len(source), limit),
+                                     example_shape(data_config)[0])
   if name == "digits":
     from gaxla.data import digits
     images, labels = digits.load()
@@ -85,9 +125,34 @@ def load_images(data_config, split: str = "train") -> tuple[np.ndarray, np.ndarr
         source_dir=data_config.source_dir or None)
   else:
     raise ValueError(f"dataset {name!r} has no images")
+  if limit:
+    images, labels = images[:limit], labels[:limit]
   if data_config.image_size:
     images = resize_images(images, data_config.image_size)
   return images, labels
+
+
+def describe_source(data_config, split: str) -> dict:
+  """What a split's real images come from: the key reference statistics are cached under.
+
+  Cheap (opens a streamed dataset's index, decodes nothing). Changing the
+  dataset, its version or example count, the split or the image size changes
+  the description, and with it the cache key.
+
+  Raises:
+    FileNotFoundError: a streamed dataset's split is not prepared.
+  """
+  name = data_config.name
+  out = {"dataset": name, "split": split_name(name, split),
+         "image_shape": list(example_shape(data_config))}
+  if name in _STREAMED:
+    from gaxla.data import tfds_images
+    source = tfds_images.open_source(name, out["split"], data_config.data_dir or None)
+    out.update(tfds_images.describe(source))
+  elif name == "fashion_mnist":
+    from gaxla.data import fashion_mnist
+    out["version"] = str(fashion_mnist.GaxlaFashionMnist.VERSION)
+  return out
 
 
 def make_source(data_config, batch_size: int, n_critic: int, seed: int,

@@ -61,6 +61,32 @@ def center_crop_resize(image: np.ndarray, size: int) -> np.ndarray:
   return np.asarray(pil.resize((size, size), method)).reshape(size, size, -1)
 
 
+def read_examples(source, indices, size: int, image_key: str = "image",
+                  label_key: str = "label") -> tuple[np.ndarray, np.ndarray]:
+  """Examples `indices` of a random-access source as (uint8 [N, size, size, C], int32 [N]).
+
+  Decoded and centre-cropped/resized exactly as training batches are.
+  """
+  indices = np.asarray(indices, np.int64)
+  images, labels = None, np.zeros(len(indices), np.int32)
+  for i, index in enumerate(indices):
+    record = source[int(index)]
+    image = center_crop_resize(np.asarray(record[image_key]), size)
+    if images is None:
+      images = np.empty((len(indices),) + image.shape, np.uint8)
+    images[i] = image
+    labels[i] = int(record.get(label_key, 0)) if hasattr(record, "get") else 0
+  if images is None:
+    raise ValueError("no examples to read")
+  return images, labels
+
+
+def describe(source) -> dict:
+  """Identity of an opened tfds source: dataset name/config/version and example count."""
+  info = getattr(source, "dataset_info", None)
+  return {"tfds": str(getattr(info, "full_name", "")), "examples": len(source)}
+
+
 class TfdsImageSource(ArraySource):
   """`ArraySource` batching over a tfds random-access source.
 
