@@ -9,10 +9,12 @@
                (one row per class: latent slerp with the class fixed, or the
                class embedding mixed from each class to the next, latent fixed)
   gaxla eval   --workdir DIR [--step latest|best|N] [--metrics a,b] [--num N]
-               [--standing_batches K]
+               [--standing_batches K] [--truncation 0.25,0.5,1,1.5,2 [--out FILE.png]]
                (EMA generator, with standing statistics as for sample; --num
                defaults to eval.num_samples, --metrics to eval.metrics; results
-               are printed and appended to DIR/eval.jsonl)
+               are printed and appended to DIR/eval.jsonl; with --truncation,
+               scored at each threshold (0 = none) and drawn against it in
+               --out, default DIR/plots/truncation_step_N.png)
   gaxla describe --config configs/NAME.py[:arg]
                (parameters per module group and FLOPs of G, D and the train
                step, from shapes only; --nostep_flops skips the step)
@@ -45,7 +47,9 @@ _NUM = flags.DEFINE_integer("num", 64, "sample: number of samples.")
 _OUT = flags.DEFINE_string("out", None, "sample: output file, .npy or .png.")
 _LABELS = flags.DEFINE_string("labels", None, "sample: 'all' or comma-separated classes.")
 _SEED = flags.DEFINE_integer("seed", 0, "sample: PRNG seed.")
-_TRUNCATION = flags.DEFINE_float("truncation", 0.0, "sample: truncation threshold (0 = off).")
+_TRUNCATION = flags.DEFINE_string(
+    "truncation", "0", "sample: truncation threshold (0 = off). eval: comma-separated "
+    "thresholds, each scored, with a metric-vs-truncation plot.")
 _STEP = flags.DEFINE_string("step", "latest",
                             "sample/eval: checkpoint step: 'latest', 'best' (by "
                             "checkpoint.best_metric) or a number.")
@@ -115,11 +119,20 @@ def _sample(argv) -> None:
     raise ValueError(f"--standing_batches must be >= 0, got {_STANDING.value}")
   written = write_samples(trainer, state.ema_generator_variables(), _OUT.value, _NUM.value,
                           seed=_SEED.value, labels=_LABELS.value,
-                          truncation=_TRUNCATION.value, modes=modes, sheet_truncations=sheet,
+                          truncation=_single_truncation(), modes=modes, sheet_truncations=sheet,
                           interpolate=_INTERPOLATE.value, standing_batches=_STANDING.value,
                           standing_batch_size=config.batch_size)
   print(f"gaxla: wrote {', '.join(written)} (step {int(state.step)}, EMA generator"
         f"{_standing_note(trainer, state)})")
+
+
+def _single_truncation() -> float:
+  from gaxla.evaluate import truncation
+  values = truncation.parse(_TRUNCATION.value)
+  if len(values) != 1:
+    raise ValueError(f"sample takes one --truncation value, got {_TRUNCATION.value!r} "
+                     "(use --sheet for several)")
+  return values[0]
 
 
 def _standing_note(trainer, state) -> str:
@@ -162,6 +175,12 @@ def _eval(argv) -> None:
     raise ValueError("no metrics to compute: pass --metrics a,b (valid: "
                      f"{', '.join(sorted(evaluate.EVALUATORS))}) or set eval.metrics.")
   evaluate.check(config)
+  truncations = None
+  if _TRUNCATION.present:
+    from gaxla.evaluate import truncation
+    truncations = truncation.parse(_TRUNCATION.value)
+    if _OUT.value and not _OUT.value.endswith(".png"):
+      raise ValueError(f"eval --out must be a .png file (the truncation plot), got {_OUT.value!r}")
   trainer, state = _restore(config)
   start = time.perf_counter()
   variables = state.ema_generator_variables()
@@ -171,6 +190,9 @@ def _eval(argv) -> None:
     # The same standing statistics `gaxla sample` uses.
     variables = sample.standing_statistics(trainer, variables, sample.standing_key(_SEED.value),
                                            _STANDING.value, config.batch_size)
+  if truncations is not None:
+    _eval_truncations(config, trainer, state, variables, truncations, start)
+    return
   # The training loop's evaluation key: with --standing_batches 0 (or a model
   # without gaxla BatchNorm layers) a step gives the numbers training logged.
   results = evaluate.run(evaluate.build(config), train.generate_fn_for(trainer, variables),
@@ -185,6 +207,37 @@ def _eval(argv) -> None:
   print(f"gaxla: evaluated step {step} ({config.eval.num_samples} samples, EMA generator"
         f"{_standing_note(trainer, state)}); "
         f"appended to {os.path.join(_WORKDIR.value, 'eval.jsonl')}")
+
+
+def _eval_truncations(config, trainer, state, variables, truncations, start) -> None:
+  """`gaxla eval --truncation a,b,..`: one eval.jsonl record per threshold, and the plot."""
+  import json
+  import os
+  import time
+
+  import jax
+
+  from gaxla import evaluate
+  from gaxla.evaluate import truncation
+  step = int(state.step)
+  records = truncation.sweep(evaluate.build(config), trainer, variables, truncations,
+                             config.eval.num_samples, jax.random.key(config.seed + 1))
+  seconds = round(time.perf_counter() - start, 3)
+  with open(os.path.join(_WORKDIR.value, "eval.jsonl"), "a") as f:
+    for record in records:
+      f.write(json.dumps({"step": step, "num_samples": config.eval.num_samples,
+                          "seconds": seconds, **record}) + "\n")
+  for record in records:
+    for key, value in record.items():
+      if key != "truncation":
+        print(f"[{step}] truncation {record['truncation']:g}: {key} = {value:.6g}")
+  out = _OUT.value or os.path.join(_WORKDIR.value, "plots", f"truncation_step_{step}.png")
+  truncation.plot(records, out, title=f"{os.path.basename(os.path.abspath(_WORKDIR.value))}, "
+                  f"step {step}, {config.eval.num_samples} samples")
+  print(f"gaxla: evaluated step {step} at truncations {', '.join(f'{t:g}' for t in truncations)} "
+        f"({config.eval.num_samples} samples each, EMA generator"
+        f"{_standing_note(trainer, state)}); appended to "
+        f"{os.path.join(_WORKDIR.value, 'eval.jsonl')}; plot {out}")
 
 
 def _run(command):
