@@ -1,4 +1,4 @@
-"""`gaxla train | sample | eval | describe`: the only place flags are defined.
+"""`gaxla train | sample | eval | describe | prepare`: the only place flags are defined.
 
   gaxla train  --config configs/NAME.py[:arg] --workdir DIR [--config.key=value ...]
   gaxla sample --workdir DIR --num N --out FILE [--labels all|i,j,..] [--seed S]
@@ -15,6 +15,10 @@
                are printed and appended to DIR/eval.jsonl; with --truncation,
                scored at each threshold (0 = none) and drawn against it in
                --out, default DIR/plots/truncation_step_N.png)
+  gaxla prepare --source IMAGES --out PREPARED --image_size N [--test_fraction F]
+               (your own images, class subfolders -> labels or flat ->
+               unconditional, into ArrayRecord shards for data.name = 'folder',
+               data.data_dir = PREPARED; unreadable files are skipped and counted)
   gaxla describe --config configs/NAME.py[:arg]
                (parameters per module group and FLOPs of G, D and the train
                step, from shapes only; --nostep_flops skips the step)
@@ -64,7 +68,13 @@ _STEP_FLOPS = flags.DEFINE_bool("step_flops", True, "describe: also count the tr
 _PROGRESS = flags.DEFINE_enum("progress", "auto", ["auto", "bar", "lines"],
                               "train: progress bar, plain log lines, or auto (bar on a TTY).")
 
-COMMANDS = ("train", "sample", "eval", "describe")
+_SOURCE = flags.DEFINE_string("source", None, "prepare: folder of images (class subfolders "
+                              "or flat).")
+_IMAGE_SIZE = flags.DEFINE_integer("image_size", 64, "prepare: side of the stored square images.")
+_TEST_FRACTION = flags.DEFINE_float("test_fraction", 0.1,
+                                    "prepare: share of images held out as the 'test' split.")
+
+COMMANDS = ("train", "sample", "eval", "describe", "prepare")
 USAGE = __doc__
 
 
@@ -109,7 +119,7 @@ def _sample(argv) -> None:
     raise ValueError("sample needs --out FILE.npy or FILE.png")
   config = config_lib.validate(train.load_config(_WORKDIR.value))
   trainer, state = _restore(config)
-  info = data.get_info(config.data.name)
+  info = data.get_info(config.data)
   modes = data.mixtures.MIXTURES[info.name]().modes if info.kind == "points" else None
   try:
     sheet = [float(t) for t in _SHEET.value] if _SHEET.value else None
@@ -240,6 +250,21 @@ def _eval_truncations(config, trainer, state, variables, truncations, start) -> 
         f"{os.path.join(_WORKDIR.value, 'eval.jsonl')}; plot {out}")
 
 
+def _prepare(argv) -> None:
+  from gaxla.data import folder
+  if not _SOURCE.value:
+    raise ValueError("prepare needs --source IMAGE_FOLDER")
+  if not _OUT.value:
+    raise ValueError("prepare needs --out PREPARED_FOLDER")
+  if not 0 <= _TEST_FRACTION.value < 1:
+    raise ValueError(f"--test_fraction must be in [0, 1), got {_TEST_FRACTION.value}")
+  summary = folder.prepare(_SOURCE.value, _OUT.value, _IMAGE_SIZE.value,
+                           test_fraction=_TEST_FRACTION.value)
+  print(f"gaxla: {summary}")
+  print(f"gaxla: train with --config.data.name=folder --config.data.data_dir={_OUT.value} "
+        "(e.g. configs/folder.py)")
+
+
 def _run(command):
   def main(argv):
     if len(argv) > 1:
@@ -262,7 +287,7 @@ def main(argv=None) -> None:
     print(USAGE, file=sys.stderr)
     sys.exit(0 if len(argv) > 1 and argv[1] in ("-h", "--help") else 2)
   command = {"train": _train, "sample": _sample, "eval": _eval,
-             "describe": _describe}[argv[1]]
+             "describe": _describe, "prepare": _prepare}[argv[1]]
   logging.set_verbosity(logging.WARNING)  # orbax logs every save at INFO
   try:
     app.run(_run(command), argv=[f"gaxla {argv[1]}"] + argv[2:])

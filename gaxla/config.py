@@ -257,6 +257,11 @@ def validate(config: ml_collections.ConfigDict) -> ml_collections.ConfigDict:
   _check_checkpoint(config)
 
   _name_in(config.data.name, data.DATASETS, "data.name")
+  if config.data.name == "folder":
+    try:
+      data.get_info(config.data)
+    except FileNotFoundError as e:
+      raise ConfigError(f"config: 'data.data_dir': {e}") from None
   _name_in(config.model.name, models.MODELS, "model.name")
   _name_in(config.loss.name, losses.LOSSES, "loss.name")
   if config.penalty.name != "none":
@@ -325,7 +330,7 @@ def validate(config: ml_collections.ConfigDict) -> ml_collections.ConfigDict:
   _require(config.eval.grid_size > 0, "eval.grid_size", "must be > 0.")
   _check_eval(config)
   if config.model.conditional:
-    spec = data.DATASETS[config.data.name].num_classes
+    spec = data.get_info(config.data).num_classes
     _require(spec > 0, "model.conditional",
              f"is True but dataset '{config.data.name}' has no labels; set it to False.")
   _check_model_kwargs(config)

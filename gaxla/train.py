@@ -424,7 +424,7 @@ def trainer_for(config: ml_collections.ConfigDict,
       `parallel.single_device_mesh()` to sample or evaluate a run trained on
       any number of devices on one device.
   """
-  info = data.get_info(config.data.name)
+  info = data.get_info(config.data)
   return GANTrainer(config, data.example_shape(config.data), info.num_classes, mesh)
 
 
@@ -447,7 +447,7 @@ def evaluate(trainer: GANTrainer, state: GANState, config, workdir: str | None,
   Picture: a scatter plot (2-D mixtures) or a sample grid (one row per class
   for conditional models).
   """
-  info = data.get_info(config.data.name)
+  info = data.get_info(config.data)
   variables = state.ema_generator_variables()
   step = int(state.step)
   scores = evaluate_lib.run(evaluate_lib.build(config), generate_fn_for(trainer, variables),

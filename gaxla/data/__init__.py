@@ -7,11 +7,13 @@
 | fashion_mnist  | images | 28x28 Fashion-MNIST via tfds (offline build)  | none if Debian's dataset-fashion-mnist is installed |
 | cifar10        | images | 32x32 CIFAR-10, tfds `cifar10`, streamed       | prepare with `tfds build` (needs TF once) |
 | imagenet2012   | images | ImageNet ILSVRC2012, tfds, streamed, centre-cropped to data.image_size (default 128) | manual tars + `tfds build` |
+| folder         | images | your own images (class subfolders -> labels, flat -> unconditional), streamed | `gaxla prepare` into data.data_dir |
 
 Small image sets are held in RAM as uint8 and batched by `ArraySource`
 (deterministic in (seed, step)); CIFAR-10 and ImageNet are read by index from
 prepared tfds datasets by `TfdsImageSource` with the same batching (see
-gaxla/data/tfds_images.py); see README "Data".
+gaxla/data/tfds_images.py), and so is a prepared image folder
+(gaxla/data/folder.py); see README "Data".
 """
 
 from __future__ import annotations
@@ -41,21 +43,35 @@ DATASETS = {
     # Native sizes vary; examples are centre-cropped and resized to 128 unless
     # data.image_size says otherwise.
     "imagenet2012": DatasetInfo("imagenet2012", "images", 1000, (128, 128, 3)),
+    # Classes and size come from the prepared folder (`get_info(data_config)`).
+    "folder": DatasetInfo("folder", "images", 0, (0, 0, 3)),
 }
 _STREAMED = ("cifar10", "imagenet2012")   # read by index from tfds, not loaded into RAM
 # The labelled held-out split behind our 'test' (ImageNet's own 'test' has no labels).
 _SPLIT_NAMES = {"imagenet2012": {"test": "validation"}}
 
 
-def get_info(name: str) -> DatasetInfo:
+def get_info(dataset) -> DatasetInfo:
+  """The dataset's `DatasetInfo`, from its name or (needed for 'folder') the `data` config.
+
+  For 'folder' with a `data` config, classes and image size are read from the
+  prepared folder's dataset_info.json (FileNotFoundError, naming `gaxla
+  prepare`, when it is not prepared).
+  """
+  name = dataset if isinstance(dataset, str) else dataset.name
   if name not in DATASETS:
     raise ValueError(f"unknown dataset {name!r}; valid names: {', '.join(sorted(DATASETS))}")
+  if name == "folder" and not isinstance(dataset, str):
+    from gaxla.data import folder
+    meta = folder.read_info(dataset.data_dir)
+    size = meta["image_size"]
+    return DatasetInfo("folder", "images", meta["num_classes"], (size, size, meta["channels"]))
   return DATASETS[name]
 
 
 def example_shape(data_config) -> tuple:
   """Shape of one training example after preprocessing."""
-  info = get_info(data_config.name)
+  info = get_info(data_config)
   if info.kind == "images" and data_config.image_size:
     return (data_config.image_size, data_config.image_size, info.native_shape[-1])
   return tuple(info.native_shape)
@@ -110,9 +126,9 @@ def load_images(data_config, split: str = "train",
     FileNotFoundError: a streamed dataset is not prepared (the message says how).
   """
   name = data_config.name
-  if name in _STREAMED:
+  if name in _STREAMED or name == "folder":
     from gaxla.data import tfds_images
-    source = tfds_images.open_source(name, split_name(name, split), data_config.data_dir or None)
+    source = _open(data_config, split)
     return tfds_images.read_examples(source, subset_indices(len(source), limit),
                                      example_shape(data_config)[0])
   if name == "digits":
@@ -132,6 +148,16 @@ def load_images(data_config, split: str = "train",
   return images, labels
 
 
+def _open(data_config, split: str):
+  """Random-access source of a streamed dataset's split (tfds, or a prepared folder)."""
+  if data_config.name == "folder":
+    from gaxla.data import folder
+    return folder.FolderRecords(data_config.data_dir, split)
+  from gaxla.data import tfds_images
+  name = data_config.name
+  return tfds_images.open_source(name, split_name(name, split), data_config.data_dir or None)
+
+
 def describe_source(data_config, split: str) -> dict:
   """What a split's real images come from: the key reference statistics are cached under.
 
@@ -145,10 +171,12 @@ def describe_source(data_config, split: str) -> dict:
   name = data_config.name
   out = {"dataset": name, "split": split_name(name, split),
          "image_shape": list(example_shape(data_config))}
-  if name in _STREAMED:
+  if name == "folder":
+    source = _open(data_config, split)
+    out.update({"folder": source.info["source_hash"], "examples": len(source)})
+  elif name in _STREAMED:
     from gaxla.data import tfds_images
-    source = tfds_images.open_source(name, out["split"], data_config.data_dir or None)
-    out.update(tfds_images.describe(source))
+    out.update(tfds_images.describe(_open(data_config, split)))
   elif name == "fashion_mnist":
     from gaxla.data import fashion_mnist
     out["version"] = str(fashion_mnist.GaxlaFashionMnist.VERSION)
@@ -170,13 +198,12 @@ def make_source(data_config, batch_size: int, n_critic: int, seed: int,
   Returns:
     An object with `batch(step) -> {'x', 'label'}`.
   """
-  info = get_info(data_config.name)
+  info = get_info(data_config)
   if info.kind == "points":
     return MixtureSource(mixtures.MIXTURES[info.name](), batch_size, n_critic, seed, rows)
-  if info.name in _STREAMED:
+  if info.name in _STREAMED or info.name == "folder":
     from gaxla.data import tfds_images
-    source = tfds_images.open_source(info.name, "train", data_config.data_dir or None)
-    return tfds_images.TfdsImageSource(source, example_shape(data_config)[0], batch_size,
-                                       n_critic, seed, rows)
+    return tfds_images.TfdsImageSource(_open(data_config, "train"), example_shape(data_config)[0],
+                                       batch_size, n_critic, seed, rows)
   images, labels = load_images(data_config, "train")
   return ArraySource(images, labels, batch_size, n_critic, seed, rows)

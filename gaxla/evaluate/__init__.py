@@ -54,7 +54,7 @@ def metric_names(config) -> list[str]:
   """`eval.metrics`, or by default mode coverage for 2-D mixtures and nothing for images."""
   from gaxla import data
   names = list(config.eval.metrics)
-  if not names and data.get_info(config.data.name).kind == "points":
+  if not names and data.get_info(config.data).kind == "points":
     names = ["mode_coverage"]
   return names
 
@@ -98,7 +98,7 @@ def check(config, names=None, check_files: bool = True) -> None:
   from gaxla import data
   from gaxla.evaluate import inception
   names = metric_names(config) if names is None else names
-  info = data.get_info(config.data.name)
+  info = data.get_info(config.data)
   for name in names:
     get(name)
     if name in POINTS_ONLY and info.kind != "points":

@@ -127,7 +127,7 @@ def get_classifier(data_config, cache_dir: str, steps: int, batch_size: int = 20
   """
   from gaxla import data
   path = cache_path(data_config, cache_dir, steps, seed)
-  num_classes = data.get_info(data_config.name).num_classes
+  num_classes = data.get_info(data_config).num_classes
   if num_classes < 2:
     raise ValueError(f"the domain classifier needs a labelled dataset; "
                      f"'{data_config.name}' has no classes")
