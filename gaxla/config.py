@@ -71,6 +71,10 @@ def defaults() -> ml_collections.ConfigDict:
       data_dir="",        # tfds data dir ('' = $TFDS_DATA_DIR or ~/tensorflow_datasets)
       source_dir="",      # Fashion-MNIST IDX files ('' = Debian's /usr/share/datasets/fashion-mnist)
       image_size=0,       # resize images to this side (0 = native)
+      # > 0: cifar10 / imagenet2012 / folder batches are read and decoded this
+      # many steps ahead in grain worker processes (gaxla/data/grain_loader.py);
+      # the batches are the same for any value. 0 = in the training process.
+      workers=0,
   ))
 
   config.model = ml_collections.ConfigDict(dict(
@@ -257,6 +261,9 @@ def validate(config: ml_collections.ConfigDict) -> ml_collections.ConfigDict:
   _check_checkpoint(config)
 
   _name_in(config.data.name, data.DATASETS, "data.name")
+  _require(isinstance(config.data.workers, int) and config.data.workers >= 0, "data.workers",
+           f"must be an integer >= 0 (0 = decode in the training process), got "
+           f"{config.data.workers!r}.")
   if config.data.name == "folder":
     try:
       data.get_info(config.data)

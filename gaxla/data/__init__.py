@@ -203,7 +203,12 @@ def make_source(data_config, batch_size: int, n_critic: int, seed: int,
     return MixtureSource(mixtures.MIXTURES[info.name](), batch_size, n_critic, seed, rows)
   if info.name in _STREAMED or info.name == "folder":
     from gaxla.data import tfds_images
-    return tfds_images.TfdsImageSource(_open(data_config, "train"), example_shape(data_config)[0],
-                                       batch_size, n_critic, seed, rows)
+    source = tfds_images.TfdsImageSource(_open(data_config, "train"),
+                                         example_shape(data_config)[0], batch_size, n_critic,
+                                         seed, rows)
+    if data_config.get("workers", 0):
+      from gaxla.data.grain_loader import WorkerSource
+      return WorkerSource(source, data_config.workers)
+    return source
   images, labels = load_images(data_config, "train")
   return ArraySource(images, labels, batch_size, n_critic, seed, rows)

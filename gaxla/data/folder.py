@@ -12,7 +12,8 @@ to do.
 Each image is converted to RGB, centre-cropped to a square and resized to
 `image_size` (area averaging when shrinking, bilinear when growing: the same
 `center_crop_resize` the tfds datasets use), PNG-encoded (lossless) and
-written as one record: 4 bytes little-endian int32 label, then the PNG. A
+written as one record: 4 bytes little-endian int32 label, then the PNG (or
+JPEG, `encoding='jpeg'`). A
 seeded `test_fraction` of the images (at least one) forms the 'test' split
 that classifier metrics use; the rest is 'train'. Shards are
 `PREPARED/{split}-{i:05d}-of-{n:05d}.array_record`, of at most
@@ -121,10 +122,13 @@ def _load(path: str, size: int) -> np.ndarray | None:
   return center_crop_resize(array, size)
 
 
-def encode(image: np.ndarray, label: int) -> bytes:
+def encode(image: np.ndarray, label: int, encoding: str = "png") -> bytes:
   from PIL import Image
   buffer = io.BytesIO()
-  Image.fromarray(image).save(buffer, format="PNG")
+  if encoding == "jpeg":
+    Image.fromarray(image).save(buffer, format="JPEG", quality=95)
+  else:
+    Image.fromarray(image).save(buffer, format="PNG")
   return struct.pack("<i", int(label)) + buffer.getvalue()
 
 
@@ -136,7 +140,8 @@ def decode(record: bytes) -> dict:
 
 
 def prepare(source_dir: str, out_dir: str, image_size: int, test_fraction: float = 0.1,
-            shard_size: int = 10_000, seed: int = 0, progress: bool | None = None) -> Summary:
+            shard_size: int = 10_000, seed: int = 0, progress: bool | None = None,
+            encoding: str = "png") -> Summary:
   """Reads an image folder and writes ArrayRecord shards plus `dataset_info.json`.
 
   Args:
@@ -147,6 +152,7 @@ def prepare(source_dir: str, out_dir: str, image_size: int, test_fraction: float
     shard_size: records per shard file.
     seed: fixes which images are held out.
     progress: show a progress bar (default: when stderr is a terminal).
+    encoding: 'png' (lossless, default) or 'jpeg' (quality 95, ~5x smaller).
 
   Returns:
     A `Summary` (its str is the one-line report `gaxla prepare` prints).
@@ -156,6 +162,8 @@ def prepare(source_dir: str, out_dir: str, image_size: int, test_fraction: float
     FileNotFoundError: `source_dir` does not exist.
   """
   from array_record.python.array_record_module import ArrayRecordWriter
+  if encoding not in ("png", "jpeg"):
+    raise ValueError(f"encoding must be 'png' or 'jpeg', got {encoding!r}")
   if not isinstance(image_size, int) or image_size < 1:
     raise ValueError(f"--image_size must be a positive integer, got {image_size!r}")
   start = time.perf_counter()
@@ -198,14 +206,14 @@ def prepare(source_dir: str, out_dir: str, image_size: int, test_fraction: float
       name = f"{split}-{s:05d}-of-{num_shards:05d}.array_record"
       writer = ArrayRecordWriter(os.path.join(out_dir, name), "group_size:1")
       for i in idx[s * shard_size:(s + 1) * shard_size]:
-        writer.write(encode(images[i], labels[i]))
+        writer.write(encode(images[i], labels[i], encoding))
       writer.close()
       names.append(name)
     counts[split], shards[split] = int(len(idx)), names
   info = {"classes": classes, "num_classes": len(classes), "image_size": image_size,
           "channels": 3, "counts": counts, "shards": shards, "skipped": len(skipped),
           "skipped_examples": skipped[:10], "source_dir": os.path.abspath(source_dir),
-          "source_hash": _source_hash(items, source_dir), "encoding": "label int32le + png",
+          "source_hash": _source_hash(items, source_dir), "encoding": f"label int32le + {encoding}",
           "test_fraction": test_fraction, "seed": seed}
   with open(os.path.join(out_dir, INFO_FILE), "w") as f:
     json.dump(info, f, indent=1)
