@@ -50,7 +50,10 @@ class WorkerSource:
     if not flags.FLAGS.is_parsed():  # grain reads its absl flags; outside `gaxla` use defaults
       flags.FLAGS.mark_as_parsed()
     self.close()
-    dataset = grain.MapDataset.range(step, _HORIZON).map(self.source.batch).to_iter_dataset()
+    # Workers send uint8 batches where the source has them (4x fewer bytes
+    # through shared memory); they are scaled to float here, as `batch` does.
+    fn = getattr(self.source, "uint8_batch", self.source.batch)
+    dataset = grain.MapDataset.range(step, _HORIZON).map(fn).to_iter_dataset()
     options = grain.MultiprocessingOptions(num_workers=self.workers,
                                            per_worker_buffer_size=self.buffer_size)
     self._iterator = iter(dataset.mp_prefetch(options))
@@ -61,6 +64,9 @@ class WorkerSource:
       self._start(step)
     out = next(self._iterator)
     self._next_step += 1
+    if hasattr(self.source, "uint8_batch"):
+      from gaxla.data.tfds_images import to_float
+      out = to_float(out)
     return out
 
   def close(self) -> None:
