@@ -174,7 +174,8 @@ def main() -> None:
     loader_s = (time.perf_counter() - start) / args.data_steps
     loader_rate = round(config.batch_size * config.optim.n_critic / loader_s, 1)
     start = time.perf_counter()
-    for s in range(1, args.data_steps + 1):
+    # Later steps, in order: a worker pipeline continues instead of restarting.
+    for s in range(args.data_steps + 1, 2 * args.data_steps + 1):
       state, metrics = compiled(state, trainer.put_batch(source.batch(s)))
     jax.block_until_ready(metrics)
     with_data_s = (time.perf_counter() - start) / args.data_steps
