@@ -34,29 +34,29 @@ def get_config(arg: str | None = None):
   config.model.name = "biggan"
   config.model.conditional = True
   config.model.latent_dim = 60            # 3 chunks of 20
+  # Widths: 64 channels at 7x7, 32 at 14x14, 16 at 28x28 in G; 16 / 32 / 64 in D.
   config.model.generator = model_kwargs(
-      "biggan", "generator", ch=8, channel_multipliers=(4, 4, 4), attention_resolutions=(14,),
+      "biggan", "generator", ch=4, channel_multipliers=(16, 8, 4), attention_resolutions=(),
       shared_dim=32)
   config.model.critic = model_kwargs(
-      "biggan", "critic", ch=8, channel_multipliers=(4, 4, 4), downsample=(True, True, False),
-      attention_resolutions=(14,))
+      "biggan", "critic", ch=4, channel_multipliers=(4, 8, 16), downsample=(True, True, False),
+      attention_resolutions=())
   config.loss.name = "hinge"
-  config.optim.n_critic = 2
-  for role, lr in (("generator", 1e-4), ("critic", 4e-4)):
+  config.optim.n_critic = 1
+  for role, lr in (("generator", 2e-4), ("critic", 4e-4)):
     config.optim[role].lr = lr
     config.optim[role].b1 = 0.0
     config.optim[role].b2 = 0.999
+    config.optim[role].schedule = "linear"   # to 0 at num_steps
   config.regularizer.orthogonal_g = 1e-4
-  # A short run: the EMA must follow G within ~100 steps (0.999 would still
-  # mostly hold the step-200 weights at the end).
-  config.ema.decay = 0.99
-  config.ema.start_step = 200
-  config.num_steps = 2000
+  config.ema.decay = 0.999
+  config.ema.start_step = 500
+  config.num_steps = 7000
   config.batch_size = 64
-  config.log_every_steps = 100
-  config.checkpoint_every_steps = 250
+  config.log_every_steps = 250
+  config.checkpoint_every_steps = 1000
   config.eval.grid_size = 10
-  config.eval_every_steps = 500
+  config.eval_every_steps = 1750
   config.eval.metrics = ("classifier",)
   config.eval.feature_extractor = "classifier"
   config.eval.num_samples = 5000

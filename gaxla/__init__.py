@@ -26,6 +26,12 @@ Where things live:
   sample.py      sampling, truncation, standing statistics, grids, sheets,
                  interpolation
   cli.py         `gaxla train | sample | eval | describe`
+  xla_cpu.py     XLA:CPU flags applied at import (fast convolutions), compile cache
 """
 
 __version__ = "0.1.0"
+
+from gaxla import xla_cpu as _xla_cpu
+
+# Before any JAX backend starts: XLA reads XLA_FLAGS once (see gaxla/xla_cpu.py).
+_xla_cpu.apply_defaults()

@@ -63,7 +63,8 @@ _SHEET = flags.DEFINE_list("sheet", None, "sample: truncations for a class x tru
 _INTERPOLATE = flags.DEFINE_enum("interpolate", None, ["latent", "class"],
                                  "sample: write an interpolation, --num frames per row.")
 _STANDING = flags.DEFINE_integer(
-    "standing_batches", 16, "sample/eval: batches for BatchNorm standing statistics (0 = off).")
+    "standing_batches", 16, "sample/eval: batches for BatchNorm standing statistics (0 = off; "
+    "eval defaults to the config's eval.standing_batches).")
 _STEP_FLOPS = flags.DEFINE_bool("step_flops", True, "describe: also count the train step's FLOPs.")
 _PROGRESS = flags.DEFINE_enum("progress", "auto", ["auto", "bar", "lines"],
                               "train: progress bar, plain log lines, or auto (bar on a TTY).")
@@ -145,11 +146,12 @@ def _single_truncation() -> float:
   return values[0]
 
 
-def _standing_note(trainer, state) -> str:
+def _standing_note(trainer, state, batches: int | None = None) -> str:
   """The message's note on standing statistics, only where they applied."""
   from gaxla import sample
-  if _STANDING.value and sample.has_standing_statistics(trainer, state.ema_generator_variables()):
-    return f", standing stats over {_STANDING.value} batches"
+  batches = _STANDING.value if batches is None else batches
+  if batches and sample.has_standing_statistics(trainer, state.ema_generator_variables()):
+    return f", standing stats over {batches} batches"
   return ""
 
 
@@ -193,18 +195,15 @@ def _eval(argv) -> None:
       raise ValueError(f"eval --out must be a .png file (the truncation plot), got {_OUT.value!r}")
   trainer, state = _restore(config)
   start = time.perf_counter()
-  variables = state.ema_generator_variables()
-  if _STANDING.value < 0:
-    raise ValueError(f"--standing_batches must be >= 0, got {_STANDING.value}")
-  if _STANDING.value:
-    # The same standing statistics `gaxla sample` uses.
-    variables = sample.standing_statistics(trainer, variables, sample.standing_key(_SEED.value),
-                                           _STANDING.value, config.batch_size)
+  standing = _STANDING.value if _STANDING.present else int(config.eval.standing_batches)
+  if standing < 0:
+    raise ValueError(f"--standing_batches must be >= 0, got {standing}")
+  # The generator and key training-time evaluation uses (eval.standing_batches,
+  # seed 0): `gaxla eval` on a checkpoint prints the numbers training logged for it.
+  variables = sample.eval_variables(trainer, state, standing, config.batch_size, _SEED.value)
   if truncations is not None:
-    _eval_truncations(config, trainer, state, variables, truncations, start)
+    _eval_truncations(config, trainer, state, variables, truncations, start, standing)
     return
-  # The training loop's evaluation key: with --standing_batches 0 (or a model
-  # without gaxla BatchNorm layers) a step gives the numbers training logged.
   results = evaluate.run(evaluate.build(config), train.generate_fn_for(trainer, variables),
                          config.eval.num_samples, jax.random.key(config.seed + 1))
   step = int(state.step)
@@ -215,11 +214,12 @@ def _eval(argv) -> None:
   for key, value in results.items():
     print(f"[{step}] {key} = {value:.6g}")
   print(f"gaxla: evaluated step {step} ({config.eval.num_samples} samples, EMA generator"
-        f"{_standing_note(trainer, state)}); "
+        f"{_standing_note(trainer, state, standing)}); "
         f"appended to {os.path.join(_WORKDIR.value, 'eval.jsonl')}")
 
 
-def _eval_truncations(config, trainer, state, variables, truncations, start) -> None:
+def _eval_truncations(config, trainer, state, variables, truncations, start,
+                      standing: int) -> None:
   """`gaxla eval --truncation a,b,..`: one eval.jsonl record per threshold, and the plot."""
   import json
   import os
@@ -246,7 +246,7 @@ def _eval_truncations(config, trainer, state, variables, truncations, start) -> 
                   f"step {step}, {config.eval.num_samples} samples")
   print(f"gaxla: evaluated step {step} at truncations {', '.join(f'{t:g}' for t in truncations)} "
         f"({config.eval.num_samples} samples each, EMA generator"
-        f"{_standing_note(trainer, state)}); appended to "
+        f"{_standing_note(trainer, state, standing)}); appended to "
         f"{os.path.join(_WORKDIR.value, 'eval.jsonl')}; plot {out}")
 
 

@@ -55,6 +55,9 @@ def defaults() -> ml_collections.ConfigDict:
   # small, fast steps (the 2-D MLPs: ~30% faster); XLA:CPU runs convolutions
   # inside a loop several times slower, so image configs on CPU keep 1.
   config.steps_per_call = 1
+  # JAX's persistent compilation cache: the second run of a config loads its
+  # compiled step instead of compiling again. '' = off (JAX_COMPILATION_CACHE_DIR wins).
+  config.compile_cache_dir = "~/.cache/gaxla/jax"
 
   # What gaxla/checkpoint.py keeps: the newest `keep_latest` steps plus the
   # `keep_best` best by an eval metric (saved with each eval step).
@@ -166,6 +169,10 @@ def defaults() -> ml_collections.ConfigDict:
       cache_dir="",           # reference statistics, classifier weights ('' = ~/.cache/gaxla)
       inception_weights="",   # converted FID Inception .npz ('' = <cache_dir>/pt_inception-2015-12-05.npz)
       classifier_steps=1000,  # training steps of the domain classifier (batch 128)
+      # Evaluations (in training and `gaxla eval`) and sample pictures use the EMA
+      # generator with BatchNorm statistics re-estimated over this many latent
+      # batches of `batch_size` (standing statistics); 0 = the running statistics.
+      standing_batches=16,
   ))
   return config
 

@@ -176,6 +176,20 @@ def standing_statistics(trainer, variables: dict, key: jax.Array, num_batches: i
   return {**variables, "batch_stats": flax.traverse_util.unflatten_dict(stats)}
 
 
+def eval_variables(trainer, state, num_batches: int, batch_size: int, seed: int = 0) -> dict:
+  """The generator that evaluations score: EMA params + standing statistics.
+
+  One definition for training-time evaluation, `gaxla eval` and `gaxla sample`,
+  so the best checkpoint and the collapse monitor see the numbers `gaxla eval`
+  prints. `num_batches` 0 keeps the running statistics.
+  """
+  variables = state.ema_generator_variables()
+  if num_batches:
+    variables = standing_statistics(trainer, variables, standing_key(seed), num_batches,
+                                    batch_size)
+  return variables
+
+
 # ----------------------------------------------------------------------------
 # Sheets and interpolations
 # ----------------------------------------------------------------------------

@@ -27,7 +27,7 @@ import optax
 from absl import logging
 
 from gaxla import checkpoint, config as config_lib, data, losses, models, penalties
-from gaxla import monitor, parallel, plots, progress, sample as sample_lib
+from gaxla import monitor, parallel, plots, progress, sample as sample_lib, xla_cpu
 from gaxla import evaluate as evaluate_lib
 from gaxla.optim import make_optimizer
 from gaxla.state import GANState, Player
@@ -440,7 +440,10 @@ def generate_fn_for(trainer: GANTrainer, variables):
 
 def evaluate(trainer: GANTrainer, state: GANState, config, workdir: str | None,
              fixed_key: jax.Array) -> dict[str, float]:
-  """Metrics and a sample picture for the current state (EMA generator).
+  """Metrics and a sample picture for the current state.
+
+  The generator scored is the EMA generator with standing statistics
+  (`eval.standing_batches`), as `gaxla eval` and `gaxla sample` use it.
 
   Metrics: the evaluators named in `eval.metrics` (default: mode coverage for
   2-D mixtures) on `eval.num_samples` samples, logged as 'eval/NAME/metric'.
@@ -448,7 +451,9 @@ def evaluate(trainer: GANTrainer, state: GANState, config, workdir: str | None,
   for conditional models).
   """
   info = data.get_info(config.data)
-  variables = state.ema_generator_variables()
+  # EMA generator with standing statistics: what `gaxla eval` scores.
+  variables = sample_lib.eval_variables(trainer, state, config.eval.standing_batches,
+                                        config.batch_size)
   step = int(state.step)
   scores = evaluate_lib.run(evaluate_lib.build(config), generate_fn_for(trainer, variables),
                             config.eval.num_samples, fixed_key)
@@ -549,6 +554,7 @@ def train_and_evaluate(config: ml_collections.ConfigDict, workdir: str,
   # --- Config and devices -------------------------------------------------------
   config_lib.validate(config)
   parallel.initialize(config.distributed)
+  xla_cpu.enable_compile_cache(config.compile_cache_dir)
   evaluate_lib.check(config)  # e.g. missing Inception weights: fail now, not at the first eval
   os.makedirs(workdir, exist_ok=True)
   is_chief = jax.process_index() == 0
@@ -636,8 +642,11 @@ def train_and_evaluate(config: ml_collections.ConfigDict, workdir: str,
         checkpoint.save(manager, done, state, metrics=results)
       log.advance(done)
       decision = monitor.Decision(monitor.CONTINUE)
-      if eval_now and config.monitor.enabled:
+      # At every log step too: the training-signal rules (spectral norms, margin)
+      # can fire between evaluations, before the eval metric degrades.
+      if (eval_now or log_now) and config.monitor.enabled:
         decision = monitor.decide(history, config.monitor, best_metric, best_mode)
+      if eval_now and config.monitor.enabled:
         if is_chief:
           plots.plot_history(history, os.path.join(workdir, "plots", "training.png"),
                              title=workdir)

@@ -134,6 +134,10 @@ def main() -> None:
   if args.steps_per_call:
     config.steps_per_call = args.steps_per_call
   config_lib.validate(config)
+  # As `gaxla train` does: a second run of the same config loads the compiled
+  # step from JAX's persistent cache (--config.compile_cache_dir='' to time a cold compile).
+  from gaxla import xla_cpu
+  xla_cpu.enable_compile_cache(config.compile_cache_dir)
   trainer = train.trainer_for(config)
   state = trainer.init_state(config.seed)
   if args.synthetic:
@@ -195,6 +199,8 @@ def main() -> None:
       "real_images_per_s": round(config.batch_size * config.optim.n_critic / step_s, 1),
       "generated_images_per_s": round(images / step_s, 1),
       "machine": f"{platform.machine()}, {os.cpu_count()} cores",
+      "xla_cpu_flags": xla_cpu.status(),
+      "compile_cache": jax.config.jax_compilation_cache_dir or "",
       "device_kind": device.device_kind, "step_tflops": round(step_flops / 1e12, 4),
       "mfu": None if utilization is None else round(utilization, 4),
       "loader_images_per_s": loader_rate, "data_wait_ms": data_wait_ms,

@@ -122,6 +122,11 @@ def biggan_workdir(tmp_path_factory):
   workdir = str(tmp_path_factory.mktemp("biggan"))
   config = tiny_biggan_config()
   config.eval.grid_size = 2
+  config.eval.metrics = ("classifier",)
+  config.eval.feature_extractor = "classifier"
+  config.eval.classifier_steps = 20
+  config.eval.num_samples = 40
+  config.eval.cache_dir = str(tmp_path_factory.mktemp("eval_cache"))
   train.train_and_evaluate(config, workdir, show_progress=False)
   return workdir
 
@@ -178,3 +183,28 @@ def test_categorical_code_is_uniform_one_hot_after_the_normal_part():
   # Without a code, the key draws the normal part exactly as before.
   np.testing.assert_array_equal(sample.latent(jax.random.key(0), (4, 3)),
                                 jax.random.normal(jax.random.key(0), (4, 3)))
+
+
+def test_training_time_eval_equals_gaxla_eval(biggan_workdir):
+  """The loop scores what `gaxla eval` scores: EMA G + standing statistics, same key."""
+  import json
+  import os
+  result = _gaxla("eval", "--workdir", biggan_workdir)
+  assert result.returncode == 0, result.stderr
+  assert "standing stats over 16 batches" in result.stdout
+  with open(os.path.join(biggan_workdir, "metrics.jsonl")) as f:
+    logged = [json.loads(line) for line in f]
+  logged = {k[len("eval/"):]: v for r in logged for k, v in r.items() if k.startswith("eval/")}
+  with open(os.path.join(biggan_workdir, "eval.jsonl")) as f:
+    scored = json.loads(f.readlines()[-1])
+  assert scored["step"] == 3
+  names = ("classifier/fd", "classifier/accuracy", "classifier/intra_fd")
+  assert all(name in logged for name in names), logged
+  for name in names:
+    np.testing.assert_allclose(scored[name], logged[name], rtol=1e-5, err_msg=name)
+  # Without standing statistics the generator differs (BatchNorm running stats).
+  raw = _gaxla("eval", "--workdir", biggan_workdir, "--standing_batches", "0")
+  assert raw.returncode == 0, raw.stderr
+  with open(os.path.join(biggan_workdir, "eval.jsonl")) as f:
+    unstood = json.loads(f.readlines()[-1])
+  assert unstood["classifier/fd"] != scored["classifier/fd"]

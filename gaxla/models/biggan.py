@@ -41,7 +41,7 @@ import flax.linen as nn
 import jax
 import jax.numpy as jnp
 
-from gaxla.nn import BatchNorm, ConditionalBatchNorm, Conv, Dense, SelfAttention
+from gaxla.nn import BatchNorm, ConditionalBatchNorm, Conv, Dense, SelfAttention, upsample_nearest
 
 # Generator width multipliers: block i maps G_PLANS[r][i] * ch -> G_PLANS[r][i + 1] * ch
 # channels, doubling the side; the first linear layer outputs G_PLANS[r][0] * ch.
@@ -75,9 +75,15 @@ def _init(name: str):
   return INITS[name]
 
 
-def _upsample(x: jax.Array) -> jax.Array:
-  # Nearest-neighbour 2x, as F.interpolate(scale_factor=2) in BigGAN-PyTorch.
-  return jnp.repeat(jnp.repeat(x, 2, axis=1), 2, axis=2)
+UPSAMPLE_CONV = {"auto": None, "fused": True, "direct": False}
+
+
+def _fused(upsample_conv: str) -> bool | None:
+  """`upsample_conv` option -> `Conv.fused_upsample` (None = on the CPU backend only)."""
+  if upsample_conv not in UPSAMPLE_CONV:
+    raise ValueError(f"upsample_conv must be one of {', '.join(UPSAMPLE_CONV)}, "
+                     f"got {upsample_conv!r}")
+  return UPSAMPLE_CONV[upsample_conv]
 
 
 def _avg_pool(x: jax.Array) -> jax.Array:
@@ -118,39 +124,40 @@ class GBlock(nn.Module):
   kernel_init: Any = nn.initializers.orthogonal()
   momentum: float = 0.9
   epsilon: float = 1e-5
+  fused_upsample: bool | None = None   # see gaxla.nn.Conv
 
   def _norm(self, name):
     return _Norm(self.spectral_norm, self.num_classes, self.kernel_init, self.momentum,
                  self.epsilon, name=name)
 
-  def _conv(self, features, size, name):
+  def _conv(self, features, size, name, upsample=False):
+    # `upsample`: the conv reads the 2x nearest-upsampled input (computed at low
+    # resolution where that is exact and faster; same parameters either way).
     return Conv(features, (size, size), spectral_norm=self.spectral_norm,
-                kernel_init=self.kernel_init, name=name)
+                kernel_init=self.kernel_init, upsample=upsample,
+                fused_upsample=self.fused_upsample, name=name)
 
   @nn.compact
   def __call__(self, x: jax.Array, cond: jax.Array | None, train: bool) -> jax.Array:
     in_channels = x.shape[-1]
     if not self.bottleneck:
       h = nn.relu(self._norm("bn1")(x, cond, train))
-      if self.upsample:
-        h, x = _upsample(h), _upsample(x)
-      h = self._conv(self.out_channels, 3, "conv1")(h, train)
+      h = self._conv(self.out_channels, 3, "conv1", self.upsample)(h, train)
       h = nn.relu(self._norm("bn2")(h, cond, train))
       h = self._conv(self.out_channels, 3, "conv2")(h, train)
       if in_channels != self.out_channels or self.upsample:
-        x = self._conv(self.out_channels, 1, "conv_sc")(x, train)
+        x = self._conv(self.out_channels, 1, "conv_sc", self.upsample)(x, train)
       return h + x
     hidden = in_channels // 4
     h = self._conv(hidden, 1, "conv1")(nn.relu(self._norm("bn1")(x, cond, train)), train)
     h = nn.relu(self._norm("bn2")(h, cond, train))
-    if self.upsample:
-      h, x = _upsample(h), _upsample(x)
-    h = self._conv(hidden, 3, "conv2")(h, train)
+    h = self._conv(hidden, 3, "conv2", self.upsample)(h, train)
     h = self._conv(hidden, 3, "conv3")(nn.relu(self._norm("bn3")(h, cond, train)), train)
     h = self._conv(self.out_channels, 1, "conv4")(
         nn.relu(self._norm("bn4")(h, cond, train)), train)
     # BigGAN-deep's shortcut has no weights: it drops the extra channels.
-    return h + x[..., :self.out_channels]
+    x = x[..., :self.out_channels]
+    return h + (upsample_nearest(x) if self.upsample else x)
 
 
 class BigGANGenerator(nn.Module):
@@ -172,6 +179,9 @@ class BigGANGenerator(nn.Module):
   weight_init: str = "ortho"  # 'ortho', 'xavier' or 'N02'
   bn_momentum: float = 0.9
   bn_epsilon: float = 1e-5
+  # Upsample + 3x3 conv: 'fused' computes it at low resolution (exact, fewer
+  # FLOPs), 'direct' upsamples first, 'auto' = fused on the CPU backend only.
+  upsample_conv: str = "auto"
 
   def plan(self) -> tuple[int, ...]:
     """Width multipliers (linear output, then each block's output)."""
@@ -240,7 +250,7 @@ class BigGANGenerator(nn.Module):
     h = h.reshape(z.shape[0], bottom, bottom, plan[0] * self.ch)
     block_kwargs = {"spectral_norm": self.spectral_norm, "num_classes": self.num_classes,
                     "kernel_init": kernel_init, "momentum": self.bn_momentum,
-                    "epsilon": self.bn_epsilon}
+                    "epsilon": self.bn_epsilon, "fused_upsample": _fused(self.upsample_conv)}
     for i in range(num_blocks):
       out = plan[i + 1] * self.ch
       if self.deep:

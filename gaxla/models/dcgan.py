@@ -47,8 +47,9 @@ class DCGANGenerator(nn.Module):
       return ConvTranspose(features, (4, 4), (2, 2), spectral_norm=self.spectral_norm,
                            use_bias=use_bias)(h, train)
     if self.upsample == "nearest":
-      h = jnp.repeat(jnp.repeat(h, 2, axis=1), 2, axis=2)
-      return Conv(features, (3, 3), spectral_norm=self.spectral_norm, use_bias=use_bias)(h, train)
+      # Computed at low resolution on CPU (gaxla.nn.Conv `upsample`); same parameters.
+      return Conv(features, (3, 3), spectral_norm=self.spectral_norm, use_bias=use_bias,
+                  upsample=True)(h, train)
     raise ValueError(f"generator upsample must be 'transpose' or 'nearest', got {self.upsample!r}")
 
   @nn.compact

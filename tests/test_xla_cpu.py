@@ -1,0 +1,75 @@
+"""gaxla's CPU defaults: the XLA:CPU flag and the fused upsample-conv change speed, not results."""
+
+import os
+import subprocess
+import sys
+
+import numpy as np
+
+from gaxla import xla_cpu
+
+ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+
+# Three train steps of the tiny BigGAN (upsampling G, spectral norm, BatchNorm);
+# saves every leaf of the final state.
+_WORKER = """
+import sys, jax, numpy as np
+jax.config.update("jax_disable_most_optimizations", True)
+import gaxla
+from gaxla import config as config_lib, train
+from tests.test_biggan import tiny_biggan_config
+config = config_lib.validate(tiny_biggan_config())
+trainer = train.trainer_for(config)
+state = trainer.init_state(0)
+rng = np.random.default_rng(0)
+for _ in range(3):
+  batch = {"x": rng.uniform(-1, 1, (1, 4, 8, 8, 1)).astype(np.float32),
+           "label": rng.integers(0, 10, (1, 4)).astype(np.int32)}
+  state, _ = trainer.train_step(state, trainer.put_batch(batch))
+leaves = jax.tree.leaves(jax.device_get(state.g.params)) + jax.tree.leaves(jax.device_get(
+    state.d.params)) + jax.tree.leaves(jax.device_get(state.g.collections))
+np.savez(sys.argv[1], *[np.asarray(x) for x in leaves])
+print(gaxla.xla_cpu.status())
+"""
+
+
+def _run(out, **env):
+  env = dict(os.environ, JAX_PLATFORMS="cpu", **env)
+  env.pop("XLA_FLAGS", None)
+  result = subprocess.run([sys.executable, "-c", _WORKER, out], cwd=ROOT, env=env,
+                          capture_output=True, text=True, timeout=300)
+  assert result.returncode == 0, result.stderr
+  return result.stdout.strip().splitlines()[-1]
+
+
+def test_cpu_defaults_match_plain_xla_within_float_tolerance(tmp_path):
+  fast, plain = str(tmp_path / "fast.npz"), str(tmp_path / "plain.npz")
+  assert _run(fast) == "applied"
+  assert _run(plain, GAXLA_XLA_CPU_DEFAULTS="0", GAXLA_FUSED_UPSAMPLE="0").startswith("off")
+  with np.load(fast) as a, np.load(plain) as b:
+    assert len(a.files) == len(b.files) > 10
+    for name in a.files:
+      np.testing.assert_allclose(a[name], b[name], rtol=1e-4, atol=1e-5, err_msg=name)
+
+
+def test_apply_defaults_respects_the_switch_and_the_users_flags(monkeypatch):
+  monkeypatch.setattr(xla_cpu, "_status", xla_cpu.status())
+  monkeypatch.setenv("XLA_FLAGS", "--xla_force_host_platform_device_count=2")
+  monkeypatch.setenv(xla_cpu.SWITCH, "0")
+  assert xla_cpu.apply_defaults().startswith("off")
+  assert os.environ["XLA_FLAGS"] == "--xla_force_host_platform_device_count=2"
+  monkeypatch.delenv(xla_cpu.SWITCH)
+  monkeypatch.setenv("XLA_FLAGS", f"--{xla_cpu.YNN_FLAG}=INDIVIDUAL_DOT")
+  assert xla_cpu.apply_defaults() == "user XLA_FLAGS set it"
+  assert os.environ["XLA_FLAGS"] == f"--{xla_cpu.YNN_FLAG}=INDIVIDUAL_DOT"
+  # In this process a backend already runs: too late for XLA_FLAGS, and said so.
+  monkeypatch.setenv("XLA_FLAGS", "")
+  import jax
+  jax.devices()
+  assert "already running" in xla_cpu.apply_defaults()
+  assert os.environ["XLA_FLAGS"] == ""
+
+
+def test_this_jaxlib_knows_the_flag():
+  assert xla_cpu._jaxlib_knows(xla_cpu.YNN_FLAG)
+  assert not xla_cpu._jaxlib_knows("xla_cpu_no_such_flag_for_sure")
