@@ -61,6 +61,8 @@ PREEMPTED_EXIT_CODE = 128 + signal.SIGTERM
 _STRUCTURAL_KEYS = ("data", "model", "loss", "penalty", "optim", "batch_size", "seed")
 # Where the data lives may move between runs; what it is may not.
 _MOVABLE_KEYS = {"data.data_dir", "data.source_dir",
+                 # Decoding processes only change who computes the same batches.
+                 "data.workers",
                  # Accumulation only regroups the same batch (e.g. on a smaller machine).
                  "optim.grad_accum_steps"}
 

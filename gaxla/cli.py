@@ -1,4 +1,4 @@
-"""`gaxla train | sample | eval | describe`: the only place flags are defined.
+"""`gaxla train | sample | eval | describe | prepare`: the only place flags are defined.
 
   gaxla train  --config configs/NAME.py[:arg] --workdir DIR [--config.key=value ...]
   gaxla sample --workdir DIR --num N --out FILE [--labels all|i,j,..] [--seed S]
@@ -9,10 +9,16 @@
                (one row per class: latent slerp with the class fixed, or the
                class embedding mixed from each class to the next, latent fixed)
   gaxla eval   --workdir DIR [--step latest|best|N] [--metrics a,b] [--num N]
-               [--standing_batches K]
+               [--standing_batches K] [--truncation 0.25,0.5,1,1.5,2 [--out FILE.png]]
                (EMA generator, with standing statistics as for sample; --num
                defaults to eval.num_samples, --metrics to eval.metrics; results
-               are printed and appended to DIR/eval.jsonl)
+               are printed and appended to DIR/eval.jsonl; with --truncation,
+               scored at each threshold (0 = none) and drawn against it in
+               --out, default DIR/plots/truncation_step_N.png)
+  gaxla prepare --source IMAGES --out PREPARED --image_size N [--test_fraction F]
+               (your own images, class subfolders -> labels or flat ->
+               unconditional, into ArrayRecord shards for data.name = 'folder',
+               data.data_dir = PREPARED; unreadable files are skipped and counted)
   gaxla describe --config configs/NAME.py[:arg]
                (parameters per module group and FLOPs of G, D and the train
                step, from shapes only; --nostep_flops skips the step)
@@ -45,7 +51,9 @@ _NUM = flags.DEFINE_integer("num", 64, "sample: number of samples.")
 _OUT = flags.DEFINE_string("out", None, "sample: output file, .npy or .png.")
 _LABELS = flags.DEFINE_string("labels", None, "sample: 'all' or comma-separated classes.")
 _SEED = flags.DEFINE_integer("seed", 0, "sample: PRNG seed.")
-_TRUNCATION = flags.DEFINE_float("truncation", 0.0, "sample: truncation threshold (0 = off).")
+_TRUNCATION = flags.DEFINE_string(
+    "truncation", "0", "sample: truncation threshold (0 = off). eval: comma-separated "
+    "thresholds, each scored, with a metric-vs-truncation plot.")
 _STEP = flags.DEFINE_string("step", "latest",
                             "sample/eval: checkpoint step: 'latest', 'best' (by "
                             "checkpoint.best_metric) or a number.")
@@ -61,7 +69,13 @@ _STEP_FLOPS = flags.DEFINE_bool("step_flops", True, "describe: also count the tr
 _PROGRESS = flags.DEFINE_enum("progress", "auto", ["auto", "bar", "lines"],
                               "train: progress bar, plain log lines, or auto (bar on a TTY).")
 
-COMMANDS = ("train", "sample", "eval", "describe")
+_SOURCE = flags.DEFINE_string("source", None, "prepare: folder of images (class subfolders "
+                              "or flat).")
+_IMAGE_SIZE = flags.DEFINE_integer("image_size", 64, "prepare: side of the stored square images.")
+_TEST_FRACTION = flags.DEFINE_float("test_fraction", 0.1,
+                                    "prepare: share of images held out as the 'test' split.")
+
+COMMANDS = ("train", "sample", "eval", "describe", "prepare")
 USAGE = __doc__
 
 
@@ -107,7 +121,7 @@ def _sample(argv) -> None:
     raise ValueError("sample needs --out FILE.npy or FILE.png")
   config = config_lib.validate(workdir.load_config(_WORKDIR.value))
   system, state = _restore(config)
-  info = data.get_info(config.data.name)
+  info = data.get_info(config.data)
   modes = data.mixtures.MIXTURES[info.name]().modes if info.kind == "points" else None
   try:
     sheet = [float(t) for t in _SHEET.value] if _SHEET.value else None
@@ -117,11 +131,20 @@ def _sample(argv) -> None:
     raise ValueError(f"--standing_batches must be >= 0, got {_STANDING.value}")
   written = write_samples(system, state.ema_generator_variables(), _OUT.value, _NUM.value,
                           seed=_SEED.value, labels=_LABELS.value,
-                          truncation=_TRUNCATION.value, modes=modes, sheet_truncations=sheet,
+                          truncation=_single_truncation(), modes=modes, sheet_truncations=sheet,
                           interpolate=_INTERPOLATE.value, standing_batches=_STANDING.value,
                           standing_batch_size=config.batch_size)
   print(f"gaxla: wrote {', '.join(written)} (step {int(state.step)}, EMA generator"
         f"{_standing_note(system, state)})")
+
+
+def _single_truncation() -> float:
+  from gaxla.evaluate import truncation
+  values = truncation.parse(_TRUNCATION.value)
+  if len(values) != 1:
+    raise ValueError(f"sample takes one --truncation value, got {_TRUNCATION.value!r} "
+                     "(use --sheet for several)")
+  return values[0]
 
 
 def _standing_note(system, state, batches: int | None = None) -> str:
@@ -163,6 +186,12 @@ def _eval(argv) -> None:
     raise ValueError("no metrics to compute: pass --metrics a,b (valid: "
                      f"{', '.join(sorted(evaluate.EVALUATORS))}) or set eval.metrics.")
   evaluate.check(config)
+  truncations = None
+  if _TRUNCATION.present:
+    from gaxla.evaluate import truncation
+    truncations = truncation.parse(_TRUNCATION.value)
+    if _OUT.value and not _OUT.value.endswith(".png"):
+      raise ValueError(f"eval --out must be a .png file (the truncation plot), got {_OUT.value!r}")
   system, state = _restore(config)
   start = time.perf_counter()
   standing = _STANDING.value if _STANDING.present else int(config.eval.standing_batches)
@@ -171,6 +200,9 @@ def _eval(argv) -> None:
   # The generator and key training-time evaluation uses (eval.standing_batches,
   # seed 0): `gaxla eval` on a checkpoint prints the numbers training logged for it.
   variables = sample.eval_variables(system, state, standing, config.batch_size, _SEED.value)
+  if truncations is not None:
+    _eval_truncations(config, system, state, variables, truncations, start, standing)
+    return
   results = evaluate.run(evaluate.build(config), train_eval.generate_fn_for(system, variables),
                          config.eval.num_samples, train_eval.eval_key(config))
   step = int(state.step)
@@ -183,6 +215,52 @@ def _eval(argv) -> None:
   print(f"gaxla: evaluated step {step} ({config.eval.num_samples} samples, EMA generator"
         f"{_standing_note(system, state, standing)}); "
         f"appended to {os.path.join(_WORKDIR.value, 'eval.jsonl')}")
+
+
+def _eval_truncations(config, system, state, variables, truncations, start,
+                      standing: int) -> None:
+  """`gaxla eval --truncation a,b,..`: one eval.jsonl record per threshold, and the plot."""
+  import json
+  import os
+  import time
+
+
+  from gaxla import evaluate, train_eval
+  from gaxla.evaluate import truncation
+  step = int(state.step)
+  records = truncation.sweep(evaluate.build(config), system, variables, truncations,
+                             config.eval.num_samples, train_eval.eval_key(config))
+  seconds = round(time.perf_counter() - start, 3)
+  with open(os.path.join(_WORKDIR.value, "eval.jsonl"), "a") as f:
+    for record in records:
+      f.write(json.dumps({"step": step, "num_samples": config.eval.num_samples,
+                          "seconds": seconds, **record}) + "\n")
+  for record in records:
+    for key, value in record.items():
+      if key != "truncation":
+        print(f"[{step}] truncation {record['truncation']:g}: {key} = {value:.6g}")
+  out = _OUT.value or os.path.join(_WORKDIR.value, "plots", f"truncation_step_{step}.png")
+  truncation.plot(records, out, title=f"{os.path.basename(os.path.abspath(_WORKDIR.value))}, "
+                  f"step {step}, {config.eval.num_samples} samples")
+  print(f"gaxla: evaluated step {step} at truncations {', '.join(f'{t:g}' for t in truncations)} "
+        f"({config.eval.num_samples} samples each, EMA generator"
+        f"{_standing_note(system, state, standing)}); appended to "
+        f"{os.path.join(_WORKDIR.value, 'eval.jsonl')}; plot {out}")
+
+
+def _prepare(argv) -> None:
+  from gaxla.data import folder
+  if not _SOURCE.value:
+    raise ValueError("prepare needs --source IMAGE_FOLDER")
+  if not _OUT.value:
+    raise ValueError("prepare needs --out PREPARED_FOLDER")
+  if not 0 <= _TEST_FRACTION.value < 1:
+    raise ValueError(f"--test_fraction must be in [0, 1), got {_TEST_FRACTION.value}")
+  summary = folder.prepare(_SOURCE.value, _OUT.value, _IMAGE_SIZE.value,
+                           test_fraction=_TEST_FRACTION.value)
+  print(f"gaxla: {summary}")
+  print(f"gaxla: train with --config.data.name=folder --config.data.data_dir={_OUT.value} "
+        "(e.g. configs/folder.py)")
 
 
 def _run(command):
@@ -207,7 +285,7 @@ def main(argv=None) -> None:
     print(USAGE, file=sys.stderr)
     sys.exit(0 if len(argv) > 1 and argv[1] in ("-h", "--help") else 2)
   command = {"train": _train, "sample": _sample, "eval": _eval,
-             "describe": _describe}[argv[1]]
+             "describe": _describe, "prepare": _prepare}[argv[1]]
   logging.set_verbosity(logging.WARNING)  # orbax logs every save at INFO
   try:
     app.run(_run(command), argv=[f"gaxla {argv[1]}"] + argv[2:])

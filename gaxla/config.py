@@ -74,6 +74,10 @@ def defaults() -> ml_collections.ConfigDict:
       data_dir="",        # tfds data dir ('' = $TFDS_DATA_DIR or ~/tensorflow_datasets)
       source_dir="",      # Fashion-MNIST IDX files ('' = Debian's /usr/share/datasets/fashion-mnist)
       image_size=0,       # resize images to this side (0 = native)
+      # > 0: cifar10 / imagenet2012 / folder batches are read and decoded this
+      # many steps ahead in grain worker processes (gaxla/data/grain_loader.py);
+      # the batches are the same for any value. 0 = in the training process.
+      workers=0,
   ))
 
   config.model = ml_collections.ConfigDict(dict(
@@ -264,6 +268,14 @@ def validate(config: ml_collections.ConfigDict) -> ml_collections.ConfigDict:
   _check_checkpoint(config)
 
   _name_in(config.data.name, data.DATASETS, "data.name")
+  _require(isinstance(config.data.workers, int) and config.data.workers >= 0, "data.workers",
+           f"must be an integer >= 0 (0 = decode in the training process), got "
+           f"{config.data.workers!r}.")
+  if config.data.name == "folder":
+    try:
+      data.get_info(config.data)
+    except FileNotFoundError as e:
+      raise ConfigError(f"config: 'data.data_dir': {e}") from None
   _name_in(config.model.name, models.MODELS, "model.name")
   _name_in(config.loss.name, losses.LOSSES, "loss.name")
   if config.penalty.name != "none":
@@ -332,7 +344,7 @@ def validate(config: ml_collections.ConfigDict) -> ml_collections.ConfigDict:
   _require(config.eval.grid_size > 0, "eval.grid_size", "must be > 0.")
   _check_eval(config)
   if config.model.conditional:
-    spec = data.DATASETS[config.data.name].num_classes
+    spec = data.get_info(config.data).num_classes
     _require(spec > 0, "model.conditional",
              f"is True but dataset '{config.data.name}' has no labels; set it to False.")
   _check_model_kwargs(config)

@@ -407,5 +407,5 @@ def system_for(config: ml_collections.ConfigDict,
       `parallel.single_device_mesh()` to sample or evaluate a run trained on
       any number of devices on one device.
   """
-  info = data.get_info(config.data.name)
+  info = data.get_info(config.data)
   return GANSystem(config, data.example_shape(config.data), info.num_classes, mesh)

@@ -44,7 +44,7 @@ def evaluate(system: GANSystem, state: GANState, config, workdir: str | None,
   scatter plot (2-D mixtures) or a sample grid (one row per class for
   conditional models).
   """
-  info = data.get_info(config.data.name)
+  info = data.get_info(config.data)
   # EMA generator with standing statistics: what `gaxla eval` scores.
   variables = sample_lib.eval_variables(system, state, config.eval.standing_batches,
                                         config.batch_size)

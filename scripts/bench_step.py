@@ -9,6 +9,18 @@ timed (data loading is separate and cheap for the in-memory sources). With
 step, so the Python dispatch saved by running several steps a call shows.
 `--config.KEY=VALUE` overrides any other config key (e.g. a model width), with
 the same syntax and checks as `gaxla train`.
+
+Also reported:
+  mfu               model FLOPs utilization: the train step's FLOPs (from XLA's
+                    cost analysis, as `gaxla describe` counts them) per second,
+                    over the peak of all devices (PEAK_TFLOPS below, by device
+                    kind and compute dtype); null on devices not in the table.
+  loader_images_per_s   real images/s the data source delivers alone
+                        (`source.batch(step)`: read, decode, crop, resize).
+  data_wait_ms      per step, how much longer a loop that fetches a fresh batch
+                    every step takes than one that reuses a batch: the time the
+                    step waits for data (0 when loading hides behind the step).
+The last two need the config's dataset (not --synthetic).
 """
 
 from __future__ import annotations
@@ -21,6 +33,48 @@ import time
 
 import jax
 import numpy as np
+
+
+# Dense peak TFLOP/s per chip (no structured sparsity), from the vendors' data
+# sheets; SXM parts for the GPUs. 'float32' is what a float32 step's matmuls
+# and convolutions run at under JAX's default precision: TF32 tensor cores on
+# A100/H100/H200, one bf16 pass on TPUs (so equal to bf16 there).
+PEAK_TFLOPS = {
+    # kind          bfloat16  float32
+    "H100":        (989.4,    494.7),
+    "H200":        (989.4,    494.7),
+    "A100":        (312.0,    156.0),
+    "TPU v4":      (275.0,    275.0),
+    "TPU v5e":     (197.0,    197.0),
+    "TPU v5p":     (459.0,    459.0),
+}
+
+
+def peak_kind(device_kind: str) -> str | None:
+  """PEAK_TFLOPS key for a JAX `device_kind` ('NVIDIA H100 80GB HBM3', 'TPU v5 lite', ...)."""
+  kind = device_kind.lower()
+  if "tpu" in kind:
+    if "v5 lite" in kind or "v5e" in kind or "v5litepod" in kind:
+      return "TPU v5e"
+    if "v5p" in kind or "v5" in kind:
+      return "TPU v5p"
+    if "v4" in kind:
+      return "TPU v4"
+    return None
+  for name in ("H200", "H100", "A100"):
+    if name.lower() in kind:
+      return name
+  return None
+
+
+def mfu(step_flops: float, step_seconds: float, device_kind: str, num_devices: int,
+        compute_dtype: str) -> float | None:
+  """Achieved step FLOP/s over the devices' peak; None for a device not in PEAK_TFLOPS."""
+  kind = peak_kind(device_kind)
+  if kind is None:
+    return None
+  peak = PEAK_TFLOPS[kind][0 if compute_dtype == "bfloat16" else 1] * 1e12 * num_devices
+  return step_flops / step_seconds / peak
 
 
 def _load_config(path: str, overrides: list[str]):
@@ -53,6 +107,8 @@ def main() -> None:
   parser.add_argument("--steps_per_call", type=int, default=0,
                       help="override config.steps_per_call")
   parser.add_argument("--compute_dtype", default="", help="override config.compute_dtype")
+  parser.add_argument("--data_steps", type=int, default=10,
+                      help="steps timed with a fresh batch each (loader rate, data wait)")
   parser.add_argument("--synthetic", action="store_true",
                       help="random images of the config's shape instead of the dataset "
                            "(for datasets not prepared here, e.g. cifar10, imagenet2012)")
@@ -95,6 +151,8 @@ def main() -> None:
   else:
     source = data.make_source(config.data, config.batch_size, config.optim.n_critic, config.seed)
     batch = trainer.put_batch(source.batch(0))
+  from gaxla import describe
+  step_flops = describe.describe(config)["train_step"]["flops"]
 
   per_call = int(config.steps_per_call)
   step_fn = trainer.train_step
@@ -113,6 +171,23 @@ def main() -> None:
     state, metrics = compiled(state, batch)
   jax.block_until_ready(metrics)
   step_s = (time.perf_counter() - start) / (calls * per_call)
+  loader_rate = data_wait_ms = None
+  if not args.synthetic and args.data_steps > 0 and per_call == 1:
+    start = time.perf_counter()
+    for s in range(1, args.data_steps + 1):
+      source.batch(s)
+    loader_s = (time.perf_counter() - start) / args.data_steps
+    loader_rate = round(config.batch_size * config.optim.n_critic / loader_s, 1)
+    start = time.perf_counter()
+    # Later steps, in order: a worker pipeline continues instead of restarting.
+    for s in range(args.data_steps + 1, 2 * args.data_steps + 1):
+      state, metrics = compiled(state, trainer.put_batch(source.batch(s)))
+    jax.block_until_ready(metrics)
+    with_data_s = (time.perf_counter() - start) / args.data_steps
+    data_wait_ms = round(1000 * max(0.0, with_data_s - step_s), 2)
+  device = jax.devices()[0]
+  utilization = mfu(step_flops, step_s, device.device_kind, jax.device_count(),
+                    config.compute_dtype)
   # Images through the generator per step: n_critic critic batches + 1 generator batch.
   images = config.batch_size * (config.optim.n_critic + 1)
   result = {
@@ -127,6 +202,9 @@ def main() -> None:
       "machine": f"{platform.machine()}, {os.cpu_count()} cores",
       "xla_cpu_flags": xla_cpu.status(),
       "compile_cache": jax.config.jax_compilation_cache_dir or "",
+      "device_kind": device.device_kind, "step_tflops": round(step_flops / 1e12, 4),
+      "mfu": None if utilization is None else round(utilization, 4),
+      "loader_images_per_s": loader_rate, "data_wait_ms": data_wait_ms,
   }
   print(json.dumps(result))
 

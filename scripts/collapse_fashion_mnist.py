@@ -6,8 +6,9 @@ Setting: configs/fashion_mnist_biggan.py, shortened to `--steps` generator
 steps, logged every 50 steps and evaluated every `--eval_every` steps on
 `--eval_samples` samples (classifier-space FD, the config's watched metric).
   collapsing   both learning rates warmed up (linearly, over `--warmup` steps)
-               to ten times the config's and held there: the run learns while
-               the rates are sane, then breaks down
+               to `--lr_factor` (10) times the config's and held there, and
+               with `--critic_without_sn` a critic without spectral norm: the
+               run learns while the rates are sane, then breaks down
   healthy      the config itself (with the same shortened schedule), seeds 0..N-1
 The collapsing run trains to the end with `monitor.action = 'warn'`, so its
 whole curve is known; because `gaxla.monitor.decide` is a pure function of
@@ -27,7 +28,6 @@ import os
 import time
 
 import jax
-import numpy as np
 
 METRIC = "eval/classifier/fd"
 
@@ -48,8 +48,10 @@ def base_config(args, seed: int):
 
 def collapsing_config(args, seed: int = 0):
   config = base_config(args, seed)
+  if args.critic_without_sn:
+    config.model.critic.spectral_norm = False
   for side in (config.optim.generator, config.optim.critic):
-    side.lr *= 10
+    side.lr *= args.lr_factor
     side.schedule = "constant"
     side.warmup_steps = args.warmup
   config.monitor.action = "warn"   # train on: the replay says where it would stop
@@ -114,6 +116,10 @@ def main() -> None:
   parser.add_argument("--healthy_seeds", type=int, default=3)
   parser.add_argument("--healthy_steps", type=int, default=0, help="0 = --steps")
   parser.add_argument("--skip_collapsing", action="store_true")
+  parser.add_argument("--lr_factor", type=float, default=10.0,
+                      help="collapsing run: learning rates x this after the warm-up")
+  parser.add_argument("--critic_without_sn", action="store_true",
+                      help="collapsing run: no spectral norm in the critic")
   args = parser.parse_args()
   from absl import logging
   logging.set_verbosity(logging.WARNING)

@@ -51,3 +51,18 @@ def test_bench_step_rejects_arguments_that_are_not_overrides():
        "--penalty.every=4"], capture_output=True, text=True, cwd=ROOT)
   assert result.returncode == 2
   assert "--config.KEY=VALUE" in result.stderr
+
+
+def test_bench_step_mfu_uses_the_peak_table():
+  bench = _load("bench_step")
+  assert bench.peak_kind("NVIDIA H100 80GB HBM3") == "H100"
+  assert bench.peak_kind("NVIDIA H200") == "H200"
+  assert bench.peak_kind("NVIDIA A100-SXM4-80GB") == "A100"
+  assert bench.peak_kind("TPU v4") == "TPU v4"
+  assert bench.peak_kind("TPU v5 lite") == "TPU v5e"
+  assert bench.peak_kind("TPU v5p") == "TPU v5p"
+  assert bench.peak_kind("cpu") is None
+  assert bench.mfu(1e12, 1.0, "cpu", 1, "float32") is None
+  # 8 H100s at bf16 doing 3.958 PFLOP/s: half of 8 x 989.4 TFLOP/s.
+  assert abs(bench.mfu(8 * 494.7e12, 1.0, "NVIDIA H100 80GB HBM3", 8, "bfloat16") - 0.5) < 1e-9
+  assert abs(bench.mfu(156e12, 2.0, "NVIDIA A100-SXM4-80GB", 1, "float32") - 0.5) < 1e-9

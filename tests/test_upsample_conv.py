@@ -1,6 +1,5 @@
 """Upsample-then-conv computed at low resolution equals the direct form."""
 
-import flax.linen as nn
 import jax
 import jax.numpy as jnp
 import numpy as np

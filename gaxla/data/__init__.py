@@ -7,11 +7,13 @@
 | fashion_mnist  | images | 28x28 Fashion-MNIST via tfds (offline build)  | none if Debian's dataset-fashion-mnist is installed |
 | cifar10        | images | 32x32 CIFAR-10, tfds `cifar10`, streamed       | prepare with `tfds build` (needs TF once) |
 | imagenet2012   | images | ImageNet ILSVRC2012, tfds, streamed, centre-cropped to data.image_size (default 128) | manual tars + `tfds build` |
+| folder         | images | your own images (class subfolders -> labels, flat -> unconditional), streamed | `gaxla prepare` into data.data_dir |
 
 Small image sets are held in RAM as uint8 and batched by `ArraySource`
 (deterministic in (seed, step)); CIFAR-10 and ImageNet are read by index from
 prepared tfds datasets by `TfdsImageSource` with the same batching (see
-gaxla/data/tfds_images.py); see README "Data".
+gaxla/data/tfds_images.py), and so is a prepared image folder
+(gaxla/data/folder.py); see README "Data".
 """
 
 from __future__ import annotations
@@ -41,19 +43,35 @@ DATASETS = {
     # Native sizes vary; examples are centre-cropped and resized to 128 unless
     # data.image_size says otherwise.
     "imagenet2012": DatasetInfo("imagenet2012", "images", 1000, (128, 128, 3)),
+    # Classes and size come from the prepared folder (`get_info(data_config)`).
+    "folder": DatasetInfo("folder", "images", 0, (0, 0, 3)),
 }
 _STREAMED = ("cifar10", "imagenet2012")   # read by index from tfds, not loaded into RAM
+# The labelled held-out split behind our 'test' (ImageNet's own 'test' has no labels).
+_SPLIT_NAMES = {"imagenet2012": {"test": "validation"}}
 
 
-def get_info(name: str) -> DatasetInfo:
+def get_info(dataset) -> DatasetInfo:
+  """The dataset's `DatasetInfo`, from its name or (needed for 'folder') the `data` config.
+
+  For 'folder' with a `data` config, classes and image size are read from the
+  prepared folder's dataset_info.json (FileNotFoundError, naming `gaxla
+  prepare`, when it is not prepared).
+  """
+  name = dataset if isinstance(dataset, str) else dataset.name
   if name not in DATASETS:
     raise ValueError(f"unknown dataset {name!r}; valid names: {', '.join(sorted(DATASETS))}")
+  if name == "folder" and not isinstance(dataset, str):
+    from gaxla.data import folder
+    meta = folder.read_info(dataset.data_dir)
+    size = meta["image_size"]
+    return DatasetInfo("folder", "images", meta["num_classes"], (size, size, meta["channels"]))
   return DATASETS[name]
 
 
 def example_shape(data_config) -> tuple:
   """Shape of one training example after preprocessing."""
-  info = get_info(data_config.name)
+  info = get_info(data_config)
   if info.kind == "images" and data_config.image_size:
     return (data_config.image_size, data_config.image_size, info.native_shape[-1])
   return tuple(info.native_shape)
@@ -72,9 +90,47 @@ def resize_images(images: np.ndarray, size: int) -> np.ndarray:
   return out
 
 
-def load_images(data_config, split: str = "train") -> tuple[np.ndarray, np.ndarray]:
-  """Loads a whole image split as (uint8 NHWC, int32 labels), resized per config."""
+def split_name(name: str, split: str) -> str:
+  """The dataset's own name for our 'train' / 'test' split."""
+  return _SPLIT_NAMES.get(name, {}).get(split, split)
+
+
+def subset_indices(count: int, limit: int | None) -> np.ndarray:
+  """Indices of at most `limit` of `count` examples: all, or a seeded uniform subset.
+
+  The subset is sorted (sequential reads) and fixed (seed 0), so the same
+  images back every reference statistic computed from it.
+  """
+  if not limit or count <= limit:
+    return np.arange(count)
+  return np.sort(np.random.default_rng(0).choice(count, limit, replace=False))
+
+
+def load_images(data_config, split: str = "train",
+                limit: int | None = None) -> tuple[np.ndarray, np.ndarray]:
+  """Loads an image split as (uint8 NHWC, int32 labels), resized per config.
+
+  Every image dataset has real images here: the in-memory ones (digits,
+  Fashion-MNIST) load whole; the streamed ones (CIFAR-10, ImageNet from
+  prepared tfds ArrayRecord datasets) read and decode only the examples asked
+  for, with the training pipeline's centre crop and resize.
+
+  Args:
+    data_config: the config's `data` group.
+    split: 'train' or 'test' (ImageNet: its labelled 'validation' split).
+    limit: at most this many examples (None: all). In-memory datasets keep the
+      first `limit`; streamed ones a seeded uniform subset (`subset_indices`),
+      since their files may be ordered by class.
+
+  Raises:
+    FileNotFoundError: a streamed dataset is not prepared (the message says how).
+  """
   name = data_config.name
+  if name in _STREAMED or name == "folder":
+    from gaxla.data import tfds_images
+    source = _open(data_config, split)
+    return tfds_images.read_examples(source, subset_indices(len(source), limit),
+                                     example_shape(data_config)[0])
   if name == "digits":
     from gaxla.data import digits
     images, labels = digits.load()
@@ -85,9 +141,46 @@ def load_images(data_config, split: str = "train") -> tuple[np.ndarray, np.ndarr
         source_dir=data_config.source_dir or None)
   else:
     raise ValueError(f"dataset {name!r} has no images")
+  if limit:
+    images, labels = images[:limit], labels[:limit]
   if data_config.image_size:
     images = resize_images(images, data_config.image_size)
   return images, labels
+
+
+def _open(data_config, split: str):
+  """Random-access source of a streamed dataset's split (tfds, or a prepared folder)."""
+  if data_config.name == "folder":
+    from gaxla.data import folder
+    return folder.FolderRecords(data_config.data_dir, split)
+  from gaxla.data import tfds_images
+  name = data_config.name
+  return tfds_images.open_source(name, split_name(name, split), data_config.data_dir or None)
+
+
+def describe_source(data_config, split: str) -> dict:
+  """What a split's real images come from: the key reference statistics are cached under.
+
+  Cheap (opens a streamed dataset's index, decodes nothing). Changing the
+  dataset, its version or example count, the split or the image size changes
+  the description, and with it the cache key.
+
+  Raises:
+    FileNotFoundError: a streamed dataset's split is not prepared.
+  """
+  name = data_config.name
+  out = {"dataset": name, "split": split_name(name, split),
+         "image_shape": list(example_shape(data_config))}
+  if name == "folder":
+    source = _open(data_config, split)
+    out.update({"folder": source.info["source_hash"], "examples": len(source)})
+  elif name in _STREAMED:
+    from gaxla.data import tfds_images
+    out.update(tfds_images.describe(_open(data_config, split)))
+  elif name == "fashion_mnist":
+    from gaxla.data import fashion_mnist
+    out["version"] = str(fashion_mnist.GaxlaFashionMnist.VERSION)
+  return out
 
 
 def make_source(data_config, batch_size: int, n_critic: int, seed: int,
@@ -105,13 +198,17 @@ def make_source(data_config, batch_size: int, n_critic: int, seed: int,
   Returns:
     An object with `batch(step) -> {'x', 'label'}`.
   """
-  info = get_info(data_config.name)
+  info = get_info(data_config)
   if info.kind == "points":
     return MixtureSource(mixtures.MIXTURES[info.name](), batch_size, n_critic, seed, rows)
-  if info.name in _STREAMED:
+  if info.name in _STREAMED or info.name == "folder":
     from gaxla.data import tfds_images
-    source = tfds_images.open_source(info.name, "train", data_config.data_dir or None)
-    return tfds_images.TfdsImageSource(source, example_shape(data_config)[0], batch_size,
-                                       n_critic, seed, rows)
+    source = tfds_images.TfdsImageSource(_open(data_config, "train"),
+                                         example_shape(data_config)[0], batch_size, n_critic,
+                                         seed, rows)
+    if data_config.get("workers", 0):
+      from gaxla.data.grain_loader import WorkerSource
+      return WorkerSource(source, data_config.workers)
+    return source
   images, labels = load_images(data_config, "train")
   return ArraySource(images, labels, batch_size, n_critic, seed, rows)

@@ -61,6 +61,37 @@ def center_crop_resize(image: np.ndarray, size: int) -> np.ndarray:
   return np.asarray(pil.resize((size, size), method)).reshape(size, size, -1)
 
 
+def read_examples(source, indices, size: int, image_key: str = "image",
+                  label_key: str = "label") -> tuple[np.ndarray, np.ndarray]:
+  """Examples `indices` of a random-access source as (uint8 [N, size, size, C], int32 [N]).
+
+  Decoded and centre-cropped/resized exactly as training batches are.
+  """
+  indices = np.asarray(indices, np.int64)
+  images, labels = None, np.zeros(len(indices), np.int32)
+  for i, index in enumerate(indices):
+    record = source[int(index)]
+    image = center_crop_resize(np.asarray(record[image_key]), size)
+    if images is None:
+      images = np.empty((len(indices),) + image.shape, np.uint8)
+    images[i] = image
+    labels[i] = int(record.get(label_key, 0)) if hasattr(record, "get") else 0
+  if images is None:
+    raise ValueError("no examples to read")
+  return images, labels
+
+
+def describe(source) -> dict:
+  """Identity of an opened tfds source: dataset name/config/version and example count."""
+  info = getattr(source, "dataset_info", None)
+  return {"tfds": str(getattr(info, "full_name", "")), "examples": len(source)}
+
+
+def to_float(batch: dict[str, np.ndarray]) -> dict[str, np.ndarray]:
+  """A `uint8_batch` as training takes it: 'x' float32 in [-1, 1]."""
+  return {**batch, "x": batch["x"].astype(np.float32) / 127.5 - 1.0}
+
+
 class TfdsImageSource(ArraySource):
   """`ArraySource` batching over a tfds random-access source.
 
@@ -80,6 +111,10 @@ class TfdsImageSource(ArraySource):
     self._perms: dict[int, np.ndarray] = {}
 
   def batch(self, step: int) -> dict[str, np.ndarray]:
+    return to_float(self.uint8_batch(step))
+
+  def uint8_batch(self, step: int) -> dict[str, np.ndarray]:
+    """`batch(step)` before scaling: 'x' uint8 (a quarter of the bytes to move between processes)."""
     # Only this process's rows are read and decoded.
     idx = self.indices(step).reshape(self.n_critic, self.batch_size)[:, self.rows]
     records = [self.images[int(i)] for i in idx.reshape(-1)]
@@ -88,6 +123,6 @@ class TfdsImageSource(ArraySource):
     labels = np.asarray([r[self.label_key] for r in records], np.int32)
     shape = idx.shape + images.shape[1:]
     return {
-        "x": (images.astype(np.float32) / 127.5 - 1.0).reshape(shape),
+        "x": images.reshape(shape),
         "label": labels.reshape(idx.shape),
     }

@@ -54,7 +54,7 @@ def metric_names(config) -> list[str]:
   """`eval.metrics`, or by default mode coverage for 2-D mixtures and nothing for images."""
   from gaxla import data
   names = list(config.eval.metrics)
-  if not names and data.get_info(config.data.name).kind == "points":
+  if not names and data.get_info(config.data).kind == "points":
     names = ["mode_coverage"]
   return names
 
@@ -66,17 +66,39 @@ def uses_inception(config, names=None) -> bool:
              for n in names)
 
 
+def real_splits(config, names=None) -> dict[str, list[str]]:
+  """Which real-data splits each evaluator reads: {split: [evaluator names]}.
+
+  Inception space: the train split (FID convention); classifier space and the
+  classifier metrics: train (to fit the classifier) and test (its reference).
+  """
+  names = metric_names(config) if names is None else names
+  splits: dict[str, list[str]] = {}
+  for name in names:
+    needed = ()
+    if name in NEEDS_LABELS or (name in USES_FEATURE_SPACE
+                                and config.eval.feature_extractor == "classifier"):
+      needed = ("train", "test")
+    elif name in USES_FEATURE_SPACE:
+      needed = ("train",)
+    for split in needed:
+      splits.setdefault(split, []).append(name)
+  return splits
+
+
 def check(config, names=None, check_files: bool = True) -> None:
   """Raises ValueError / FileNotFoundError if the evaluators cannot run for this config.
 
-  Cheap (no network is built): unknown names, metrics that do not fit the
-  dataset, and with `check_files` a missing Inception weights file (the
-  message names the converter).
+  Cheap (no network is built, no image decoded): unknown names, metrics that
+  do not fit the dataset, and with `check_files` a missing Inception weights
+  file (the message names the converter) and, for datasets read from
+  prepared files, a missing split the metrics need real images from
+  (`ConfigError` naming 'eval.metrics' and the fix).
   """
   from gaxla import data
   from gaxla.evaluate import inception
   names = metric_names(config) if names is None else names
-  info = data.get_info(config.data.name)
+  info = data.get_info(config.data)
   for name in names:
     get(name)
     if name in POINTS_ONLY and info.kind != "points":
@@ -97,6 +119,16 @@ def check(config, names=None, check_files: bool = True) -> None:
     path = inception_weights_path(config)
     if not os.path.exists(path):
       inception.load_variables(path)  # raises the FileNotFoundError naming the converter
+  if check_files:
+    from gaxla.config import ConfigError
+    for split, users in real_splits(config, names).items():
+      try:
+        data.describe_source(config.data, split)
+      except FileNotFoundError as e:
+        raise ConfigError(
+            f"config: 'eval.metrics' ({', '.join(users)}) needs real images from the "
+            f"'{split}' split of data.name = '{info.name}', which cannot be read: {e} "
+            "Prepare that split, or remove those metrics from eval.metrics.") from None
 
 
 _BUILT: dict = {}

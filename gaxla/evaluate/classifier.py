@@ -8,6 +8,8 @@ dense(128) ('features', the penultimate layer) -> dense(classes) ('logits').
 `get_classifier` trains it with optax Adam on the train split on first use and
 caches params plus test accuracy as `.npz` in the cache dir, keyed by dataset,
 image size, number of steps and seed. Training is deterministic given those.
+Large datasets (ImageNet) train on a seeded subset of at most MAX_TRAIN
+images and are tested on at most MAX_TEST (`gaxla.data.load_images`).
 """
 
 from __future__ import annotations
@@ -26,6 +28,8 @@ from gaxla.evaluate import features as features_lib
 FEATURE_DIM = 128
 WIDTH = 16
 ARCH = f"cnn{WIDTH}"  # in cache file names: a changed network never loads stale weights
+MAX_TRAIN = 60_000   # all of Fashion-MNIST / CIFAR-10; a subset of ImageNet
+MAX_TEST = 10_000
 
 
 class DomainClassifier(nn.Module):
@@ -123,7 +127,7 @@ def get_classifier(data_config, cache_dir: str, steps: int, batch_size: int = 20
   """
   from gaxla import data
   path = cache_path(data_config, cache_dir, steps, seed)
-  num_classes = data.get_info(data_config.name).num_classes
+  num_classes = data.get_info(data_config).num_classes
   if num_classes < 2:
     raise ValueError(f"the domain classifier needs a labelled dataset; "
                      f"'{data_config.name}' has no classes")
@@ -135,11 +139,11 @@ def get_classifier(data_config, cache_dir: str, steps: int, batch_size: int = 20
       accuracy = float(cached["test_accuracy"])
     params = _unflatten(flat)
   else:
-    images, labels = features_lib.load_split(data_config, "train")
+    images, labels = features_lib.load_split(data_config, "train", limit=MAX_TRAIN)
     start = time.perf_counter()
     params = train_classifier(images, labels, num_classes, steps, seed=seed)
     train_seconds = time.perf_counter() - start
-    test_images, test_labels = features_lib.load_split(data_config, "test")
+    test_images, test_labels = features_lib.load_split(data_config, "test", limit=MAX_TEST)
     scorer = features_lib.FeatureExtractor("tmp", apply, {"params": params}, batch_size)
     predicted = scorer(test_images)["logits"].argmax(axis=1)
     accuracy = float(np.mean(predicted == test_labels))

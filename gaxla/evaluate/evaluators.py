@@ -70,7 +70,7 @@ class Evaluator:
   def __init__(self, config):
     from gaxla import data
     self.config = config
-    self.info = data.get_info(config.data.name)
+    self.info = data.get_info(config.data)
     self.num_classes = self.info.num_classes if config.model.conditional else 0
     self.batch_size = int(config.eval.batch_size)
 

@@ -7,14 +7,24 @@ size batches; with more than one device the batch is split over a 1-D mesh's
 replicated, so the numbers do not depend on the device count (up to float
 rounding). Results come back to the host as NumPy.
 
-Real images for reference statistics come from `load_split`: Fashion-MNIST's
-own train/test splits; for scikit-learn's digits (no official split) a fixed
-seeded 80/20 partition.
+Real images for reference statistics come from `load_split`, for every image
+dataset: Fashion-MNIST's and CIFAR-10's own train/test splits, ImageNet's
+train/validation (a seeded subset of at most MAX_REFERENCE, decoded on
+demand from the prepared tfds ArrayRecord files), and for scikit-learn's
+digits (no official split) a fixed seeded 80/20 partition.
+
+Reference statistics are computed once and cached as .npz in the cache dir;
+the file name ends in a hash of what they were computed from (the dataset,
+its version and example count, the split, the image size, the feature
+network and its weights, and the sampling rule), and the file stores that
+description under 'source'. Changing any of those computes new statistics
+instead of silently reusing stale ones.
 """
 
 from __future__ import annotations
 
 import hashlib
+import json
 import os
 from collections.abc import Callable
 
@@ -92,8 +102,13 @@ def file_fingerprint(path: str) -> str:
   return digest.hexdigest()[:10]
 
 
-def load_split(data_config, split: str) -> tuple[np.ndarray, np.ndarray]:
-  """Real images (uint8 NHWC, resized per config) and labels of 'train' or 'test'."""
+def load_split(data_config, split: str, limit: int | None = None
+               ) -> tuple[np.ndarray, np.ndarray]:
+  """Real images (uint8 NHWC, resized per config) and labels of 'train' or 'test'.
+
+  Args:
+    limit: at most this many (see `gaxla.data.load_images`); None = all.
+  """
   from gaxla import data
   if split not in ("train", "test"):
     raise ValueError(f"split must be 'train' or 'test', got {split!r}")
@@ -102,8 +117,14 @@ def load_split(data_config, split: str) -> tuple[np.ndarray, np.ndarray]:
     order = np.random.default_rng(0).permutation(len(images))
     num_test = round(DIGITS_TEST_FRACTION * len(images))
     idx = np.sort(order[:num_test] if split == "test" else order[num_test:])
-    return images[idx], labels[idx]
-  return data.load_images(data_config, split)
+    return images[idx][:limit], labels[idx][:limit]
+  return data.load_images(data_config, split, limit=limit)
+
+
+def source_hash(description: dict) -> str:
+  """Short hash of a JSON-able description (what a cache was computed from)."""
+  text = json.dumps(description, sort_keys=True, default=str)
+  return hashlib.sha1(text.encode()).hexdigest()[:10]
 
 
 def image_tag(data_config) -> str:
@@ -127,22 +148,27 @@ def reference(extractor: FeatureExtractor, data_config, split: str, cache_dir: s
 
   Returns:
     {'mu', 'sigma', 'count', 'features' (a seeded subset of up to
-    REFERENCE_SUBSET vectors), 'labels' (theirs); with per_class,
-    'class_mu' [C, d], 'class_sigma' [C, d, d], 'class_count' [C]}.
+    REFERENCE_SUBSET vectors), 'labels' (theirs), 'source' (JSON: what they
+    were computed from); with per_class, 'class_mu' [C, d],
+    'class_sigma' [C, d, d], 'class_count' [C]}.
   """
+  from gaxla import data
   suffix = "_perclass" if per_class else ""
+  description = {**data.describe_source(data_config, split), "features": extractor.name,
+                 "output": feature_key, "max_reference": MAX_REFERENCE,
+                 "subset": REFERENCE_SUBSET, "per_class": per_class}
   path = os.path.join(cache_dir, f"ref_{image_tag(data_config)}_{split}_{extractor.name}_"
-                      f"{feature_key}{suffix}.npz")
+                      f"{feature_key}{suffix}_{source_hash(description)}.npz")
 
   def compute():
-    images, labels = load_split(data_config, split)
-    images, labels = images[:MAX_REFERENCE], labels[:MAX_REFERENCE]
+    images, labels = load_split(data_config, split, limit=MAX_REFERENCE)
     feats = extractor(images)[feature_key].astype(np.float64)
     mu, sigma = frechet.statistics(feats)
     # Random order, so any prefix of the subset is itself a uniform sample.
     keep = np.random.default_rng(0).permutation(len(feats))[:REFERENCE_SUBSET]
     out = {"mu": mu, "sigma": sigma, "count": np.array(len(feats)),
-           "features": feats[keep].astype(np.float32), "labels": labels[keep]}
+           "features": feats[keep].astype(np.float32), "labels": labels[keep],
+           "source": np.array(json.dumps(description, sort_keys=True))}
     if per_class:
       classes = int(labels.max()) + 1
       stats = [frechet.statistics(feats[labels == c]) for c in range(classes)]
