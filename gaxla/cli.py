@@ -224,7 +224,6 @@ def _eval_truncations(config, system, state, variables, truncations, start,
   import os
   import time
 
-
   from gaxla import evaluate, train_eval
   from gaxla.evaluate import truncation
   step = int(state.step)
