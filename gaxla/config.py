@@ -388,11 +388,42 @@ def from_file(path: str, arg: str | None = None) -> ml_collections.ConfigDict:
     path, arg = path.rsplit(":", 1)
   name = os.path.splitext(os.path.basename(path))[0]
   if not os.path.isfile(path):
-    raise FileNotFoundError(f"config file {path!r} not found (expected e.g. configs/NAME.py)")
+    what = "is a folder" if os.path.isdir(path) else "not found"
+    raise FileNotFoundError(f"config file {path!r} {what} (expected e.g. configs/NAME.py)")
   spec = importlib.util.spec_from_file_location(f"gaxla_config_{name}", path)
+  if spec is None:
+    raise ConfigError(f"config file {path!r} is not a Python file (expected configs/NAME.py)")
   module = importlib.util.module_from_spec(spec)
-  spec.loader.exec_module(module)
-  return module.get_config(arg) if arg is not None else module.get_config()
+  try:
+    spec.loader.exec_module(module)
+  except SyntaxError as e:
+    raise ConfigError(f"config file {path!r}: syntax error at line {e.lineno}: {e.msg}") from None
+  except Exception as e:  # noqa: BLE001 (a config file may raise anything)
+    raise ConfigError(f"config file {path!r} raised {type(e).__name__} while loading: {e}"
+                      f"{_where(e, path)}") from None
+  if not callable(getattr(module, "get_config", None)):
+    raise ConfigError(f"config file {path!r} defines no get_config() function: a config file "
+                      "is `def get_config(arg=None): config = gaxla.config.defaults(); ...; "
+                      "return config` (see configs/quickstart.py).")
+  try:
+    config = module.get_config(arg) if arg is not None else module.get_config()
+  except Exception as e:  # noqa: BLE001
+    raise ConfigError(f"config file {path!r}: get_config({'' if arg is None else repr(arg)}) "
+                      f"raised {type(e).__name__}: {e}{_where(e, path)}") from None
+  if not isinstance(config, ml_collections.ConfigDict):
+    raise ConfigError(f"config file {path!r}: get_config() returned a {type(config).__name__}, "
+                      "not an ml_collections.ConfigDict; start from gaxla.config.defaults() "
+                      "(see configs/quickstart.py).")
+  return config
+
+
+def _where(error: BaseException, path: str) -> str:
+  """' (line N)' of the innermost frame of `error` in the file `path`, if any."""
+  import os
+  import traceback
+  lines = [frame.lineno for frame in traceback.extract_tb(error.__traceback__)
+           if os.path.abspath(frame.filename) == os.path.abspath(path)]
+  return f" (line {lines[-1]})" if lines else ""
 
 
 def from_json(text: str) -> ml_collections.ConfigDict:
@@ -402,7 +433,10 @@ def from_json(text: str) -> ml_collections.ConfigDict:
   get their defaults, so older workdirs still load.
   """
   import json
-  config = ml_collections.ConfigDict(json.loads(text))
+  loaded = json.loads(text)
+  if not isinstance(loaded, dict):
+    raise ValueError(f"expected a JSON object, got {type(loaded).__name__}")
+  config = ml_collections.ConfigDict(loaded)
   _fill_missing(config, defaults(), "")
   return config
 
