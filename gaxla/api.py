@@ -20,7 +20,7 @@ the workdir except `fit` and `train`.
 from __future__ import annotations
 
 import math
-from typing import Sequence
+from collections.abc import Sequence
 
 import jax
 import ml_collections
@@ -122,7 +122,8 @@ class Run:
     key = jax.random.key(seed)
     info = data.get_info(self.config.data.name)
     if info.kind == "points":
-      points = sample_lib.generate(self.system, self.variables, key, int(self.config.eval.num_samples))
+      points = sample_lib.generate(self.system, self.variables, key,
+                                   int(self.config.eval.num_samples))
       return sample_lib.scatter_image(points, data.mixtures.MIXTURES[info.name]().modes)
     picture = sample_lib.sample_grid(self.system, self.variables, key, size, truncation)
     return Image.fromarray(picture[..., 0] if picture.shape[-1] == 1 else picture)

@@ -69,7 +69,8 @@ def defaults() -> ml_collections.ConfigDict:
   config.data = ml_collections.ConfigDict(dict(
       name="ring",        # see gaxla.data.DATASETS
       data_dir="",        # tfds data dir ('' = $TFDS_DATA_DIR or ~/tensorflow_datasets)
-      source_dir="",      # Fashion-MNIST IDX files ('' = Debian's /usr/share/datasets/fashion-mnist)
+      # Fashion-MNIST IDX files ('' = Debian's /usr/share/datasets/fashion-mnist)
+      source_dir="",
       image_size=0,       # resize images to this side (0 = native)
   ))
 
@@ -160,7 +161,8 @@ def defaults() -> ml_collections.ConfigDict:
                                       # 'inception' or 'classifier' (the dataset's own CNN)
       batch_size=200,         # samples per generator / feature-network call
       cache_dir="",           # reference statistics, classifier weights ('' = ~/.cache/gaxla)
-      inception_weights="",   # converted FID Inception .npz ('' = <cache_dir>/pt_inception-2015-12-05.npz)
+      # converted FID Inception .npz ('' = <cache_dir>/pt_inception-2015-12-05.npz)
+      inception_weights="",
       classifier_steps=1000,  # training steps of the domain classifier (batch 128)
   ))
   return config
@@ -341,7 +343,8 @@ def _check_checkpoint(config) -> None:
   _require(isinstance(group.keep_best, int) and group.keep_best >= 0, "checkpoint.keep_best",
            f"must be an integer >= 0, got {group.keep_best!r}.")
   _require(isinstance(group.best_metric, str), "checkpoint.best_metric",
-           f"must be a metric name such as 'eval/mode_coverage/high_quality' or '', got {group.best_metric!r}.")
+           "must be a metric name such as 'eval/mode_coverage/high_quality' or '', got "
+           f"{group.best_metric!r}.")
   _require(group.best_mode in ("max", "min"), "checkpoint.best_mode",
            f"must be 'max' or 'min', got {group.best_mode!r}.")
   if group.best_metric:

@@ -178,7 +178,7 @@ class Lock:
     self.enabled = enabled
     self._file = None
 
-  def __enter__(self) -> "Lock":
+  def __enter__(self) -> Lock:
     if not self.enabled:
       return self
     import fcntl

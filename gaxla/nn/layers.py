@@ -9,7 +9,8 @@ and are only updated when `train=True` (the caller applies with
 
 from __future__ import annotations
 
-from typing import Any, Sequence
+from typing import Any
+from collections.abc import Sequence
 
 import flax.linen as nn
 import jax
