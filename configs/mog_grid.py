@@ -12,14 +12,11 @@ def get_config(arg: str | None = None):
   config = defaults()
   config.data.name = "grid"
   config.model.name = "mlp"
-  # A 2-D latent: G only has to cut a plane into a 5x5 grid of blobs. On seeds
-  # 0, 3, 4, 5, 6, 9 (40k steps) it raised HQ from 89.7-96.5% (16-D latent) to
-  # 96.3-97.8%; 4-D and 64-D latents did not help (BENCHMARKS.md).
+  # A 2-D latent: G only has to cut a plane into a 5x5 grid of blobs (wider
+  # latents gave lower and less even HQ; BENCHMARKS.md).
   config.model.latent_dim = 2
   # The critic is the wider net here: 25 modes need a critic that resolves the
-  # gaps between them (D 3x256 lifted seed 2 from 82% to 95% HQ at 20k steps).
-  # G 4x128 was as good as 4x256 and cheaper; a deeper G (8x128), which lifted
-  # the ring, made the grid's seeds less even (BENCHMARKS.md).
+  # gaps between them. A wider or deeper G did not help (BENCHMARKS.md).
   config.model.generator = model_kwargs("mlp", "generator", hidden=(128,) * 4)
   config.model.critic = model_kwargs("mlp", "critic", hidden=(256, 256, 256))
   # Zero-centred gradient penalty on real data (R1, Mescheder et al. 2018)
@@ -34,11 +31,9 @@ def get_config(arg: str | None = None):
     side.b2 = 0.999
     side.schedule = "linear"   # decay to 0: the last steps sharpen the modes
   config.ema.decay = 0.999
-  # Quality grows with the number of updates more than with the batch: batch
-  # 64 for 40k steps beat batch 256 for 12k. R1 on every 8th update (not 4th)
-  # makes a step cheaper (1.87 vs 1.98 ms on 2 cores), which pays for more
-  # steps: 10 seeds gave 96.7% HQ with 47k steps (97 s a run), 97.3% with 52k
-  # (109 s a run, the slowest 118 s: close to our 2-minute budget).
+  # Quality grows with the number of updates more than with the batch, so a
+  # small batch and many cheap steps; the step count fits a 2-minute budget on
+  # 2 CPU cores (results and timings: BENCHMARKS.md).
   config.num_steps = 52000
   config.batch_size = 64
   config.steps_per_call = 50   # see configs/mog_ring.py

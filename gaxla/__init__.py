@@ -1,5 +1,9 @@
 """gaxla: pure-function GAN training in JAX/Flax.
 
+From Python (a notebook), see gaxla/api.py:
+  run = gaxla.fit("configs/quickstart.py", "runs/qs", num_steps=200)
+  run = gaxla.load("runs/qs"); run.sample(16, labels=3); run.grid(); run.evaluate()
+
 Where things live:
   config.py      config schema, defaults and validation (errors name the key)
   state.py       the GANState pytree (players, EMA generator, step, rng)
@@ -32,11 +36,22 @@ Where things live:
                  interpolation
   cli.py         `gaxla train | sample | eval | describe`
   xla_cpu.py     XLA:CPU flags applied at import (fast convolutions), compile cache
+  api.py         the notebook API: load, fit, Run (sample, generator, evaluate, train)
 """
-
-__version__ = "0.1.0"
 
 from gaxla import xla_cpu as _xla_cpu
 
+__version__ = "0.1.0"
+
 # Before any JAX backend starts: XLA reads XLA_FLAGS once (see gaxla/xla_cpu.py).
 _xla_cpu.apply_defaults()
+
+_API = ("load", "fit", "Run")
+
+
+def __getattr__(name: str):
+  # Lazy: `import gaxla` stays cheap (no JAX) until the API is used.
+  if name in _API:
+    from gaxla import api
+    return getattr(api, name)
+  raise AttributeError(f"module 'gaxla' has no attribute {name!r}")

@@ -36,15 +36,18 @@ step, the older complete steps and the fix; nothing is deleted.
 
 from __future__ import annotations
 
+import errno
 import gc
 import logging as logging_std
 import math
 import os
+import shutil
 import signal
 import sys
 import threading
 
 import jax
+import jax.numpy as jnp
 import ml_collections
 import orbax.checkpoint as ocp
 from absl import logging
@@ -67,15 +70,31 @@ _MOVABLE_KEYS = {"data.data_dir", "data.source_dir",
                  "optim.grad_accum_steps"}
 
 
-class Preempted(Exception):
-  """Training stopped on SIGTERM after saving (and waiting for) a checkpoint."""
+# Keys of the checksum stored with every step's metrics (see `state_digest`).
+DIGEST_KEYS = ("checkpoint/digest_sum", "checkpoint/digest_weighted")
 
-  def __init__(self, step: int, directory: str):
+
+class Preempted(Exception):
+  """Training stopped on SIGTERM or SIGINT after saving (and waiting for) a checkpoint.
+
+  Attributes:
+    step: the saved step.
+    directory: the checkpoints folder.
+    signum: the signal (the CLI exits with 128 + signum).
+  """
+
+  def __init__(self, step: int, directory: str, signum: int = signal.SIGTERM):
     self.step = step
     self.directory = directory
+    self.signum = signum
+    why = "SIGTERM (preemption)" if signum == signal.SIGTERM else signal.Signals(signum).name
     super().__init__(
-        f"stopped by SIGTERM (preemption) at step {step}; checkpoint {step} is saved in "
+        f"stopped by {why} at step {step}; checkpoint {step} is saved in "
         f"{directory}. Run the same command again to resume.")
+
+
+class CheckpointWriteError(OSError):
+  """A checkpoint step could not be written (disk full, file size limit, permissions)."""
 
 
 class CheckpointManager(ocp.CheckpointManager):
@@ -91,6 +110,14 @@ class CheckpointManager(ocp.CheckpointManager):
     super().__init__(directory, options=options)
     self.best_metric = best_metric
     self.best_mode = best_mode
+    self.saving_step: int | None = None   # the step `save` started last
+
+  def wait_until_finished(self) -> None:
+    """Waits for the pending save; a failed write raises CheckpointWriteError naming its step."""
+    try:
+      super().wait_until_finished()
+    except Exception as e:  # noqa: BLE001 (orbax re-raises whatever the writer thread hit)
+      raise _write_error(str(self.directory), self.saving_step, e) from None
 
   def metrics(self, step: int):
     """The metrics saved with `step`; None when missing or unreadable.
@@ -204,7 +231,101 @@ def save(manager: CheckpointManager, step: int, state, metrics: dict | None = No
         "or to '' to keep only the latest checkpoints.")
   # Always a dict: orbax warns on every save without metrics once best_fn is set.
   record = {k: float(v) for k, v in (metrics or {}).items()}
-  manager.save(step, args=ocp.args.StandardSave(state), metrics=record, force=True)
+  # A checksum of the arrays, stored with the step (orbax writes the metrics
+  # into the step's folder): `restore` refuses a step whose files changed.
+  record.update(zip(DIGEST_KEYS, (float(v) for v in state_digest(state))))
+  # The previous async save ends here (orbax would wait for it inside `save`):
+  # a failed write then names its own step, not this one.
+  manager.wait_until_finished()
+  manager.saving_step = step
+  try:
+    manager.save(step, args=ocp.args.StandardSave(state), metrics=record, force=True)
+  except CheckpointWriteError:
+    raise
+  except Exception as e:  # noqa: BLE001
+    raise _write_error(str(manager.directory), step, e) from None
+
+
+def _errno_of(error: BaseException) -> int | None:
+  """The errno of `error` or of any exception it was raised from or during."""
+  seen = set()
+  while error is not None and id(error) not in seen:
+    seen.add(id(error))
+    if isinstance(error, OSError) and error.errno:
+      return error.errno
+    text = str(error)
+    for code, needle in ((errno.ENOSPC, "No space left"), (errno.EFBIG, "File too large"),
+                         (errno.EACCES, "Permission denied"), (errno.EROFS, "Read-only")):
+      if needle in text:
+        return code
+    error = error.__cause__ or error.__context__
+  return None
+
+
+def _write_error(directory: str, step: int | None, error: BaseException) -> CheckpointWriteError:
+  """One readable error for a failed checkpoint write: the step, the reason, the space left."""
+  code = _errno_of(error)
+  reason = os.strerror(code) if code else f"{type(error).__name__}: {str(error)[:200]}"
+  try:
+    free = f"{shutil.disk_usage(directory).free / 2**20:,.1f} MiB free on that disk"
+  except OSError:
+    free = "free space unknown"
+  hint = {errno.ENOSPC: "Free some space", errno.EFBIG: "Raise the file size limit (ulimit -f)",
+          errno.EACCES: "Make the folder writable",
+          errno.EROFS: "Use a writable --workdir"}.get(code, "Fix the cause")
+  which = f"checkpoint step {step}" if step is not None else "a checkpoint"
+  error = CheckpointWriteError(
+      f"could not write {which} to {directory}: {reason} ({free}). {hint} and run the same "
+      "command again: training resumes from the last complete step (the incomplete one is "
+      "ignored).")
+  error.errno = code or errno.EIO
+  return error
+
+
+def _leaf_digest(x: jax.Array) -> jax.Array:
+  """[sum, index-weighted sum] of a leaf's bits as uint32, wrapping: the same in any order."""
+  bits = x.dtype.itemsize * 8
+  words = jax.lax.bitcast_convert_type(x, jnp.dtype(f"uint{bits}")).reshape(-1)
+  if bits > 32:
+    words = jnp.concatenate([(words >> 32).astype(jnp.uint32), words.astype(jnp.uint32)])
+  words = words.astype(jnp.uint32)
+  weights = jnp.arange(words.shape[0], dtype=jnp.uint32) * jnp.uint32(2654435761) + jnp.uint32(1)
+  return jnp.stack([jnp.sum(words, dtype=jnp.uint32),
+                    jnp.sum(words * weights, dtype=jnp.uint32)])
+
+
+@jax.jit
+def _state_digest(state) -> jax.Array:
+  leaves = jax.tree.leaves(state)
+  digests = jnp.stack([_leaf_digest(x) for x in leaves])
+  position = jnp.arange(len(leaves), dtype=jnp.uint32)[:, None] * jnp.uint32(40503) + 1
+  return jnp.sum(digests * position, axis=0, dtype=jnp.uint32)
+
+
+def state_digest(state) -> tuple[int, int]:
+  """A checksum of every bit of the state: two uint32, the same on any device mesh.
+
+  Integer sums wrap modulo 2**32, so the order in which devices reduce
+  them does not matter.
+  """
+  return tuple(int(v) for v in jax.device_get(_state_digest(state)))
+
+
+def _check_restored(manager: CheckpointManager, step: int, state) -> str:
+  """'' if the restored `state` matches the digest saved with `step` and is finite.
+
+  Steps saved before digests existed (or with an unreadable metrics file)
+  get only the finiteness check.
+  """
+  for leaf in jax.tree.leaves(state):
+    if jnp.issubdtype(leaf.dtype, jnp.floating) and not bool(jnp.all(jnp.isfinite(leaf))):
+      return "it holds non-finite values (NaN or inf)"
+  saved = manager.metrics(step) or {}
+  if all(k in saved for k in DIGEST_KEYS):
+    expected = tuple(int(saved[k]) for k in DIGEST_KEYS)
+    if state_digest(state) != expected:
+      return "its arrays do not match the checksum saved with them (the files changed)"
+  return ""
 
 
 def best_step(manager: CheckpointManager) -> int | None:
@@ -328,9 +449,13 @@ def restore(manager: CheckpointManager, abstract_state, step: int | None = None)
   # Before the attempt: the stray callbacks can fire before an exception gets back here.
   _ignore_reads_of_an_aborted_restore()
   try:
-    return manager.restore(step, args=ocp.args.StandardRestore(_restore_target(abstract_state)))
+    state = manager.restore(step, args=ocp.args.StandardRestore(_restore_target(abstract_state)))
   except Exception as e:  # noqa: BLE001 (orbax raises many types; re-raised below as one)
     failure = f"{type(e).__name__}: {str(e)[:300]}"
+  else:
+    failure = _check_restored(manager, step, state)
+    if not failure:
+      return state
   # Not chained: orbax's traceback keeps the aborted read tasks alive, and
   # asyncio logs each one ("Task exception was never retrieved") whenever it
   # is finally collected. Collect them now, quietly.
@@ -356,41 +481,49 @@ def restore_latest(manager: CheckpointManager, abstract_state):
 
 
 class PreemptionWatch:
-  """Notices SIGTERM so that the loop can save the current step and stop.
+  """Notices SIGTERM and SIGINT (Ctrl-C) so that the loop can save the current step and stop.
 
-  A single process installs a SIGTERM handler that only sets a flag (a handler
-  can run between any two bytecodes, so it must not save by itself). With
-  several processes the signal reaches hosts at different steps; JAX's
-  preemption service (started by `jax.distributed.initialize`, which owns
-  SIGTERM there) chooses one step for all, read via orbax's
-  `reached_preemption`.
+  A single process installs handlers that only set a flag (a handler can run
+  between any two bytecodes, so it must not save by itself). With several
+  processes the signal reaches hosts at different steps; JAX's preemption
+  service (started by `jax.distributed.initialize`, which owns SIGTERM there)
+  chooses one step for all, read via orbax's `reached_preemption`.
+
+  Attributes:
+    signum: the signal received (None before any).
   """
+
+  SIGNALS = (signal.SIGTERM, signal.SIGINT)
 
   def __init__(self, manager: CheckpointManager):
     self._manager = manager
-    self.signal_received = False
-    self._installed = False
-    self._previous = None
+    self.signum: int | None = None
+    self._previous: dict = {}
     # Python runs signal handlers only in the main thread and only lets it
-    # install them; elsewhere SIGTERM keeps its previous meaning.
+    # install them; elsewhere the signals keep their previous meaning.
     if jax.process_count() == 1 and threading.current_thread() is threading.main_thread():
-      self._previous = signal.signal(signal.SIGTERM, self._on_signal)
-      self._installed = True
+      for signum in self.SIGNALS:
+        self._previous[signum] = signal.signal(signum, self._on_signal)
+
+  @property
+  def signal_received(self) -> bool:
+    return self.signum is not None
 
   def _on_signal(self, signum, frame) -> None:
-    del signum, frame
-    self.signal_received = True
+    del frame
+    if self.signum == signal.SIGINT and signum == signal.SIGINT:
+      raise KeyboardInterrupt  # a second Ctrl-C: stop now, without waiting for the save
+    self.signum = signum
 
   def reached(self, step: int) -> bool:
     """Whether to save `step` and stop (call once after every step, on every host)."""
     return self.signal_received or self._manager.reached_preemption(step)
 
   def close(self) -> None:
-    """Puts the previous SIGTERM handler back."""
-    if self._installed:
-      signal.signal(signal.SIGTERM,
-                    signal.SIG_DFL if self._previous is None else self._previous)
-      self._installed = False
+    """Puts the previous handlers back."""
+    for signum, previous in self._previous.items():
+      signal.signal(signum, signal.SIG_DFL if previous is None else previous)
+    self._previous = {}
 
 
 def check_compatible(saved, config, workdir: str) -> None:
@@ -426,8 +559,10 @@ def check_compatible(saved, config, workdir: str) -> None:
     raise ConfigError(
         f"workdir '{workdir}' holds a run with a different config, so it cannot "
         f"resume: {'; '.join(mismatched)}. Use a new --workdir, or pass the same "
-        "config (only num_steps, the *_every_steps keys and the checkpoint group "
-        "may change).")
+        "config: keys under data, model, loss, penalty and optim, batch_size and seed must "
+        "match (except data.data_dir, data.source_dir and optim.grad_accum_steps); other "
+        "keys, e.g. num_steps, the *_every_steps keys, eval, monitor and checkpoint, may "
+        "change.")
 
 
 def _normalize(value):

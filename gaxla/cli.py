@@ -28,17 +28,22 @@
 batches of the config's batch size (standing statistics).
 
 `train` resumes from the workdir's latest checkpoint. On SIGTERM (preemption)
-it saves the current step, waits for the write, prints `gaxla: stopped by
-SIGTERM ...` and exits with status 143 (128 + SIGTERM); rerun to resume.
+or Ctrl-C (SIGINT) it saves the current step, waits for the write, prints
+`gaxla: stopped by SIGTERM ...` (or SIGINT) and exits with status 143 or 130
+(128 + the signal); rerun to resume. A second Ctrl-C stops at once (the last
+complete checkpoint stays). One `gaxla train` at a time per workdir (a lock
+file, `train.lock`, released however the process ends).
 `sample --step best` picks the checkpoint with the best
 `checkpoint.best_metric` recorded at eval steps.
 
-Errors in configs, workdirs, checkpoints or arguments print one line,
-`gaxla: error: ...`, and exit with status 2.
+Errors in configs, workdirs, checkpoints, files or arguments (and a full disk)
+print one line, `gaxla: error: ...`, and exit with status 2; docs/errors.md
+lists what each bad input gets.
 """
 
 from __future__ import annotations
 
+import signal
 import sys
 
 from absl import app, flags, logging
@@ -260,6 +265,21 @@ def _prepare(argv) -> None:
   print(f"gaxla: {summary}")
   print(f"gaxla: train with --config.data.name=folder --config.data.data_dir={_OUT.value} "
         "(e.g. configs/folder.py)")
+def _quiet_orbax_failures(record) -> bool:
+  return not (record.levelno >= logging.ERROR and "orbax" in record.pathname)
+
+
+def _fail(message: str, code: int = 2) -> None:
+  print(f"gaxla: error: {message}", file=sys.stderr)
+  sys.exit(code)
+
+
+def _os_error_message(e: OSError) -> str:
+  """'No space left on device: /path' rather than '[Errno 28] ...'; ours as they are."""
+  from gaxla import checkpoint, workdir
+  if isinstance(e, (checkpoint.CheckpointWriteError, workdir.WorkdirError)) or not e.strerror:
+    return str(e)
+  return f"{e.strerror}: {e.filename}" if e.filename else e.strerror
 
 
 def _run(command):
@@ -271,11 +291,55 @@ def _run(command):
       command(argv)
     except checkpoint.Preempted as e:
       print(f"gaxla: {e}", file=sys.stderr)
-      sys.exit(checkpoint.PREEMPTED_EXIT_CODE)
+      sys.exit(128 + e.signum)
+    except KeyboardInterrupt:
+      print("gaxla: interrupted (Ctrl-C)", file=sys.stderr)
+      sys.exit(128 + signal.SIGINT)
     except (ValueError, FileNotFoundError, FloatingPointError) as e:
-      print(f"gaxla: error: {e}", file=sys.stderr)
-      sys.exit(2)
+      _fail(str(e))
+    except OSError as e:  # a workdir, --out or disk problem: the message names the path
+      _fail(_os_error_message(e))
   return main
+
+
+def _config_file(argv: list[str]) -> str | None:
+  """The --config file named on the command line, if any."""
+  for i, arg in enumerate(argv):
+    if arg.startswith("--config="):
+      return arg[len("--config="):]
+    if arg == "--config" and i + 1 < len(argv):
+      return argv[i + 1]
+  return None
+
+
+def _parse_flags(argv: list[str]) -> list[str]:
+  """absl's flag parsing, with errors in the config file or a --config.KEY as one line.
+
+  The config file is loaded once here first, so that a missing file, a syntax
+  error, an exception in it, or a missing / wrong `get_config` is reported as
+  what it is (ml_collections would report some of them as an unknown key).
+  """
+  from gaxla import config as config_lib
+  path = _config_file(argv)
+  if path is not None:
+    try:
+      config_lib.from_file(path)
+    except (ValueError, OSError) as e:
+      _fail(str(e))
+  try:
+    return app.parse_flags_with_usage(argv)
+  except (AttributeError, KeyError) as e:
+    # ml_collections rejects `--config.KEY=...` for a KEY the config lacks while
+    # absl parses flags, before our own validation can run.
+    detail = str(e.args[0] if e.args else e).replace("\\n", " ").replace("\n", " ")
+    detail = detail.replace("\\'", "'").strip("'\" ")
+    key = detail.split()[0].strip("'\"") if detail else ""
+    flag = next((a.split("=")[0] for a in argv[1:]
+                 if a.startswith("--config.") and a.split("=")[0].split(".")[-1] == key), None)
+    where = f"'{flag[len('--config.'):]}' (from {flag})" if flag else repr(key)
+    hint = detail[len(key) + 2:].strip() if "Did you mean" in detail else ""
+    _fail(f"unknown config key {where}. {hint} Keys a config has are listed in its "
+          "config.json; model options in gaxla/models/.".replace("  ", " "))
 
 
 def main(argv=None) -> None:
@@ -286,22 +350,18 @@ def main(argv=None) -> None:
   command = {"train": _train, "sample": _sample, "eval": _eval,
              "describe": _describe, "prepare": _prepare}[argv[1]]
   logging.set_verbosity(logging.WARNING)  # orbax logs every save at INFO
+  # orbax logs a failed background write with its traceback, from each of
+  # several threads, before the error reaches us; we report it once, in one line.
+  logging.get_absl_logger().addFilter(_quiet_orbax_failures)
+  # Over `ulimit -f`, a write then fails with EFBIG (reported with its path and
+  # step) instead of the kernel killing the process with no message.
+  if hasattr(signal, "SIGXFSZ"):
+    signal.signal(signal.SIGXFSZ, signal.SIG_IGN)
   try:
-    app.run(_run(command), argv=[f"gaxla {argv[1]}"] + argv[2:])
-  except (AttributeError, KeyError) as e:
-    # ml_collections rejects `--config.KEY=...` for a KEY the config lacks while
-    # absl parses flags, before our own validation can run.
-    detail = str(e.args[0] if e.args else e).replace("\\n", " ").replace("\n", " ")
-    detail = detail.replace("\\'", "'").strip("'\" ")
-    key = detail.split()[0].strip("'\"") if detail else ""
-    flag = next((a.split("=")[0] for a in argv[2:]
-                 if a.startswith("--config.") and a.split("=")[0].split(".")[-1] == key), None)
-    where = f"'{flag[len('--config.'):]}' (from {flag})" if flag else repr(key)
-    hint = detail[len(key) + 2:].strip() if "Did you mean" in detail else ""
-    print(f"gaxla: error: unknown config key {where}. {hint} Keys a config has are "
-          "listed in its config.json; model options in gaxla/models/.".replace("  ", " "),
-          file=sys.stderr)
-    sys.exit(2)
+    app.run(_run(command), argv=[f"gaxla {argv[1]}"] + argv[2:], flags_parser=_parse_flags)
+  except KeyboardInterrupt:  # Ctrl-C during start-up (imports, flag parsing)
+    print("gaxla: interrupted (Ctrl-C)", file=sys.stderr)
+    sys.exit(128 + signal.SIGINT)
 
 
 if __name__ == "__main__":

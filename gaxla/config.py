@@ -72,7 +72,8 @@ def defaults() -> ml_collections.ConfigDict:
   config.data = ml_collections.ConfigDict(dict(
       name="ring",        # see gaxla.data.DATASETS
       data_dir="",        # tfds data dir ('' = $TFDS_DATA_DIR or ~/tensorflow_datasets)
-      source_dir="",      # Fashion-MNIST IDX files ('' = Debian's /usr/share/datasets/fashion-mnist)
+      # Fashion-MNIST IDX files ('' = Debian's /usr/share/datasets/fashion-mnist)
+      source_dir="",
       image_size=0,       # resize images to this side (0 = native)
       # > 0: cifar10 / imagenet2012 / folder batches are read and decoded this
       # many steps ahead in grain worker processes (gaxla/data/grain_loader.py);
@@ -167,7 +168,8 @@ def defaults() -> ml_collections.ConfigDict:
                                       # 'inception' or 'classifier' (the dataset's own CNN)
       batch_size=200,         # samples per generator / feature-network call
       cache_dir="",           # reference statistics, classifier weights ('' = ~/.cache/gaxla)
-      inception_weights="",   # converted FID Inception .npz ('' = <cache_dir>/pt_inception-2015-12-05.npz)
+      # converted FID Inception .npz ('' = <cache_dir>/pt_inception-2015-12-05.npz)
+      inception_weights="",
       classifier_steps=1000,  # training steps of the domain classifier (batch 128)
       # Evaluations (in training and `gaxla eval`) and sample pictures use the EMA
       # generator with BatchNorm statistics re-estimated over this many latent
@@ -360,7 +362,8 @@ def _check_checkpoint(config) -> None:
   _require(isinstance(group.keep_best, int) and group.keep_best >= 0, "checkpoint.keep_best",
            f"must be an integer >= 0, got {group.keep_best!r}.")
   _require(isinstance(group.best_metric, str), "checkpoint.best_metric",
-           f"must be a metric name such as 'eval/mode_coverage/high_quality' or '', got {group.best_metric!r}.")
+           "must be a metric name such as 'eval/mode_coverage/high_quality' or '', got "
+           f"{group.best_metric!r}.")
   _require(group.best_mode in ("max", "min"), "checkpoint.best_mode",
            f"must be 'max' or 'min', got {group.best_mode!r}.")
   if group.best_metric:
@@ -407,11 +410,42 @@ def from_file(path: str, arg: str | None = None) -> ml_collections.ConfigDict:
     path, arg = path.rsplit(":", 1)
   name = os.path.splitext(os.path.basename(path))[0]
   if not os.path.isfile(path):
-    raise FileNotFoundError(f"config file {path!r} not found (expected e.g. configs/NAME.py)")
+    what = "is a folder" if os.path.isdir(path) else "not found"
+    raise FileNotFoundError(f"config file {path!r} {what} (expected e.g. configs/NAME.py)")
   spec = importlib.util.spec_from_file_location(f"gaxla_config_{name}", path)
+  if spec is None:
+    raise ConfigError(f"config file {path!r} is not a Python file (expected configs/NAME.py)")
   module = importlib.util.module_from_spec(spec)
-  spec.loader.exec_module(module)
-  return module.get_config(arg) if arg is not None else module.get_config()
+  try:
+    spec.loader.exec_module(module)
+  except SyntaxError as e:
+    raise ConfigError(f"config file {path!r}: syntax error at line {e.lineno}: {e.msg}") from None
+  except Exception as e:  # noqa: BLE001 (a config file may raise anything)
+    raise ConfigError(f"config file {path!r} raised {type(e).__name__} while loading: {e}"
+                      f"{_where(e, path)}") from None
+  if not callable(getattr(module, "get_config", None)):
+    raise ConfigError(f"config file {path!r} defines no get_config() function: a config file "
+                      "is `def get_config(arg=None): config = gaxla.config.defaults(); ...; "
+                      "return config` (see configs/quickstart.py).")
+  try:
+    config = module.get_config(arg) if arg is not None else module.get_config()
+  except Exception as e:  # noqa: BLE001
+    raise ConfigError(f"config file {path!r}: get_config({'' if arg is None else repr(arg)}) "
+                      f"raised {type(e).__name__}: {e}{_where(e, path)}") from None
+  if not isinstance(config, ml_collections.ConfigDict):
+    raise ConfigError(f"config file {path!r}: get_config() returned a {type(config).__name__}, "
+                      "not an ml_collections.ConfigDict; start from gaxla.config.defaults() "
+                      "(see configs/quickstart.py).")
+  return config
+
+
+def _where(error: BaseException, path: str) -> str:
+  """' (line N)' of the innermost frame of `error` in the file `path`, if any."""
+  import os
+  import traceback
+  lines = [frame.lineno for frame in traceback.extract_tb(error.__traceback__)
+           if os.path.abspath(frame.filename) == os.path.abspath(path)]
+  return f" (line {lines[-1]})" if lines else ""
 
 
 def from_json(text: str) -> ml_collections.ConfigDict:
@@ -421,7 +455,10 @@ def from_json(text: str) -> ml_collections.ConfigDict:
   get their defaults, so older workdirs still load.
   """
   import json
-  config = ml_collections.ConfigDict(json.loads(text))
+  loaded = json.loads(text)
+  if not isinstance(loaded, dict):
+    raise ValueError(f"expected a JSON object, got {type(loaded).__name__}")
+  config = ml_collections.ConfigDict(loaded)
   _fill_missing(config, defaults(), "")
   return config
 

@@ -61,4 +61,13 @@ class ProgressLog:
     if self.bar is not None:
       self.bar.close()
     if self.tensorboard is not None:
-      self.tensorboard.close()
+      try:
+        self.tensorboard.close()
+      except OSError as e:  # e.g. a full disk: metrics.jsonl holds the same values
+        from absl import logging
+        logging.warning("TensorBoard events in %s/tensorboard were not all written: %s",
+                        self.workdir, e.strerror or e)
+        # tensorboardX retries the flush at exit, with a traceback; once is enough.
+        for writer in getattr(self.tensorboard, "all_writers", {}).values():
+          writer.event_writer._closed = True  # noqa: SLF001
+      self.tensorboard = None

@@ -304,6 +304,13 @@ def save_png(picture: np.ndarray, path: str, upscale: int = 0) -> None:
 def save_scatter_png(points: np.ndarray, path: str, modes: np.ndarray | None = None,
                      size: int = 512) -> None:
   """A scatter plot of 2-D points (black) over mode centres (red), as PNG."""
+  image = scatter_image(points, modes, size)
+  os.makedirs(os.path.dirname(os.path.abspath(path)), exist_ok=True)
+  image.save(path)
+
+
+def scatter_image(points: np.ndarray, modes: np.ndarray | None = None, size: int = 512):
+  """A scatter plot of 2-D points (black) over mode centres (red), as a PIL image."""
   from PIL import Image, ImageDraw
   points = np.asarray(points, np.float64)
   ref = points if modes is None else np.concatenate([points, modes])
@@ -326,8 +333,7 @@ def save_scatter_png(points: np.ndarray, path: str, modes: np.ndarray | None = N
     if np.isfinite(p).all():
       x, y = to_px(p)
       draw.point((x, y), fill=(0, 0, 0))
-  os.makedirs(os.path.dirname(os.path.abspath(path)), exist_ok=True)
-  image.save(path)
+  return image
 
 
 def parse_labels(spec: str | None, num_classes: int) -> list[int] | None:
@@ -387,6 +393,12 @@ def write_samples(system, variables, out: str, num: int, seed: int = 0,
     raise ValueError(f"--out must end in .npy or .png, got {out!r}")
   if (sheet_truncations or interpolate) and ext != ".png":
     raise ValueError("--sheet and --interpolate write pictures: --out must end in .png")
+  if (sheet_truncations or interpolate) and len(system.example_shape) != 3:
+    raise ValueError("--sheet and --interpolate draw image grids; this run generates 2-D "
+                     "points: use --out FILE.png (a scatter plot) or FILE.npy")
+  for t in [truncation, *(sheet_truncations or [])]:
+    if not (t >= 0 and math.isfinite(t)):
+      raise ValueError(f"truncation thresholds must be >= 0 (0 = off), got {t}")
   classes = parse_labels(labels, system.num_classes)
   if classes is None and system.num_classes:
     classes = list(range(system.num_classes))
@@ -418,10 +430,13 @@ def write_samples(system, variables, out: str, num: int, seed: int = 0,
   os.makedirs(os.path.dirname(os.path.abspath(out)), exist_ok=True)
   written = [out]
   if ext == ".npy":
-    np.save(out, samples)
+    # Through a file object: np.save(path) would append '.npy' to 'X.NPY'.
+    with open(out, "wb") as f:
+      np.save(f, samples)
     if label_array is not None:
       labels_path = out[: -len(".npy")] + ".labels.npy"
-      np.save(labels_path, label_array)
+      with open(labels_path, "wb") as f:
+        np.save(f, label_array)
       written.append(labels_path)
   elif samples.ndim == 2:
     save_scatter_png(samples, out, modes)

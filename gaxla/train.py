@@ -12,7 +12,9 @@ gaxla/train_eval.py, metric names in gaxla/metrics.py.
 
 from __future__ import annotations
 
+import contextlib
 import os
+import signal
 import time
 
 import jax
@@ -107,18 +109,26 @@ def train_and_evaluate(config: ml_collections.ConfigDict, workdir: str,
     checkpoint.Preempted: on SIGTERM, after saving the current step and
       waiting for the write (rerun to resume).
   """
-  # --- Config and devices -------------------------------------------------------
+  # --- Config, devices and the workdir (one run at a time) -------------------------
   config_lib.validate(config)
   parallel.initialize(config.distributed)
   xla_cpu.enable_compile_cache(config.compile_cache_dir)
   evaluate_lib.check(config)  # e.g. missing Inception weights: fail now, not at the first eval
-  os.makedirs(workdir, exist_ok=True)
+  evaluate_lib.check_best_metric(config)  # a typo here would lose every checkpoint
+  workdir_lib.create(workdir)
   is_chief = jax.process_index() == 0
+  with workdir_lib.Lock(workdir, enabled=is_chief):
+    return _train(config, workdir, is_chief, show_progress)
+
+
+def _train(config: ml_collections.ConfigDict, workdir: str, is_chief: bool,
+           show_progress: bool | None) -> tuple[GANState, dict]:
+  """`train_and_evaluate` once the config is valid and the workdir is ours."""
   system = system_for(config)
-  if os.path.exists(workdir_lib.config_path(workdir)):
-    checkpoint.check_compatible(workdir_lib.load_config(workdir), config, workdir)
-  if is_chief:
-    workdir_lib.write_config(config, workdir)
+  # Against config.json and the copy kept with the checkpoints (config.json
+  # may have been deleted or edited by hand).
+  for _, saved in workdir_lib.saved_configs(workdir):
+    checkpoint.check_compatible(saved, config, workdir)
 
   # --- Data ---------------------------------------------------------------------
   # Each process reads only its own rows of every global batch.
@@ -127,10 +137,22 @@ def train_and_evaluate(config: ml_collections.ConfigDict, workdir: str,
 
   # --- State (fresh, or resumed from the workdir) ---------------------------------
   manager = checkpoint.make_manager(workdir, config)
-  state = checkpoint.restore_latest(manager, system.abstract_state())
+  try:
+    state = checkpoint.restore_latest(manager, system.abstract_state())
+  except BaseException:
+    manager.close()
+    raise
   if state is None:
     state = system.init_state(config.seed)
   start_step = int(state.step)
+  if start_step > config.num_steps:
+    manager.close()
+    raise config_lib.ConfigError(
+        f"the run in '{workdir}' is already at step {start_step}, past num_steps = "
+        f"{config.num_steps}: nothing to train. Pass --config.num_steps={start_step} or more "
+        "to train on, or use gaxla sample / gaxla eval on it.")
+  if is_chief:  # only now: a failed resume must leave the workdir's config as it was
+    workdir_lib.write_config(config, workdir)
   eval_key = train_eval.eval_key(config)  # same noise for every eval and picture
 
   # --- Collapse monitor: history (restored on resume) and its cheap signals ---------
@@ -222,13 +244,22 @@ def train_and_evaluate(config: ml_collections.ConfigDict, workdir: str,
         last[metric_names.COLLAPSE_STEP] = float(done)
         break
 
-      # Preemption (SIGTERM): the step is saved; stop.
+      # Preemption (SIGTERM) or Ctrl-C (SIGINT): the step is saved; stop.
       if stop_now and not is_last:
         manager.wait_until_finished()
-        raise checkpoint.Preempted(done, str(manager.directory))
+        raise checkpoint.Preempted(done, str(manager.directory),
+                                   preemption.signum or signal.SIGTERM)
   finally:
     preemption.close()
-    manager.wait_until_finished()
-    manager.close()
     log.close()
+    _close(manager)
   return state, last
+
+
+def _close(manager) -> None:
+  """Waits for the last save (a failed write raises, naming its step), then closes."""
+  try:
+    manager.wait_until_finished()
+  finally:
+    with contextlib.suppress(Exception):  # a failed write was reported just above
+      manager.close()

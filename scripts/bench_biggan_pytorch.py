@@ -71,7 +71,8 @@ def main() -> None:
   n = bs * config["num_D_steps"] * config["num_D_accumulations"]
   x = torch.rand(n, 3, 32, 32) * 2 - 1
   y = torch.randint(0, config["n_classes"], (n,))
-  G.train(); D.train()
+  G.train()
+  D.train()
   times = []
   for i in range(args.iters + 1):
     start = time.perf_counter()

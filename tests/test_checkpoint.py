@@ -225,6 +225,21 @@ def test_sigterm_to_gaxla_train_saves_and_exits_143(tmp_path):
   assert int(restored.step) == step
 
 
+def test_ctrl_c_saves_like_sigterm_and_exits_130(tmp_path):
+  workdir = str(tmp_path / "run")
+  proc = _start_training(workdir, "--config.num_steps=100000", "--config.log_every_steps=100000",
+                         "--config.eval_every_steps=100000", "--config.checkpoint_every_steps=20")
+  _wait_until(lambda: os.path.isdir(os.path.join(workdir, "checkpoints", "20")), proc)
+  proc.send_signal(signal.SIGINT)
+  assert proc.wait(timeout=120) == 128 + signal.SIGINT == 130
+  with open(tmp_path / "train.log") as f:
+    log = f.read()
+  assert "Traceback" not in log and "KeyboardInterrupt" not in log
+  match = re.search(r"gaxla: stopped by SIGINT at step (\d+); checkpoint \1 is saved", log)
+  assert match, log
+  assert _disk_steps(workdir)[-1] == int(match.group(1)) and not _temporary_dirs(workdir)
+
+
 # ----------------------------------------------------------------------------
 # SIGKILL during asynchronous saves
 # ----------------------------------------------------------------------------

@@ -79,7 +79,8 @@ def test_unknown_key_is_an_error_with_suggestion():
     validate(config)
   config = tiny_mlp_config()
   config.optim.generator.learning_rate = 1e-3
-  with pytest.raises(ConfigError, match="unknown key 'optim.generator.learning_rate'.*Valid keys here: .*lr"):
+  with pytest.raises(ConfigError,
+                     match="unknown key 'optim.generator.learning_rate'.*Valid keys here: .*lr"):
     validate(config)
 
 

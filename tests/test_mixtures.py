@@ -21,7 +21,8 @@ def test_grid_modes():
   grid = mixtures.grid()
   assert grid.modes.shape == (25, 2)
   assert grid.std == 0.05
-  assert {tuple(m) for m in grid.modes} == {(x, y) for x in (-4, -2, 0, 2, 4) for y in (-4, -2, 0, 2, 4)}
+  centres = (-4, -2, 0, 2, 4)
+  assert {tuple(m) for m in grid.modes} == {(x, y) for x in centres for y in centres}
 
 
 @pytest.mark.parametrize("make", [mixtures.ring, mixtures.grid])

@@ -66,10 +66,11 @@ def test_projection_term_is_inner_product_with_class_embedding():
   # Features h: the input of the final Dense layer.
   feats = x
   for name in sorted(k for k in shared["params"] if k.startswith("Conv")):
+    conv = shared["params"][name]["Conv_0"]
     feats = jax.nn.leaky_relu(
-        jax.lax.conv_general_dilated(feats, shared["params"][name]["Conv_0"]["kernel"], (2, 2), "SAME",
+        jax.lax.conv_general_dilated(feats, conv["kernel"], (2, 2), "SAME",
                                      dimension_numbers=("NHWC", "HWIO", "NHWC"))
-        + shared["params"][name]["Conv_0"]["bias"], 0.2)
+        + conv["bias"], 0.2)
   h = feats.reshape(3, -1)
   embed = v["params"]["Embed_0"]["embedding"][labels]
   np.testing.assert_allclose(cond - base, jnp.sum(embed * h, -1), rtol=1e-4, atol=1e-4)

@@ -8,7 +8,7 @@ from conftest import tiny_dcgan_config, tiny_mlp_config
 from gaxla import config as config_lib, monitor, train, train_eval
 from gaxla.system import system_for
 
-METRIC = "eval/hq_fraction"
+METRIC = "eval/mode_coverage/high_quality"  # scripted in the loop tests
 
 
 def _config(**overrides):

@@ -91,7 +91,8 @@ from conftest import tiny_mlp_config
 from gaxla import config as config_lib, train
 from gaxla.system import system_for
 from gaxla import workdir as workdir_lib
-for overrides in ({"batch_size": 12}, {"mesh.data": 3}, {"batch_size": 32, "optim.grad_accum_steps": 8}):
+for overrides in ({"batch_size": 12}, {"mesh.data": 3},
+                  {"batch_size": 32, "optim.grad_accum_steps": 8}):
   config = config_lib.validate(tiny_mlp_config(**overrides))
   try:
     system_for(config)

@@ -18,7 +18,8 @@ def _power_iterate(layer, x, steps):
 
 @pytest.mark.parametrize("layer,x,flat", [
     (Dense(24, spectral_norm=True), jnp.ones((2, 40)), lambda k: k),
-    (Conv(8, (3, 3), spectral_norm=True), jnp.ones((2, 6, 6, 5)), lambda k: k.reshape(-1, k.shape[-1])),
+    (Conv(8, (3, 3), spectral_norm=True), jnp.ones((2, 6, 6, 5)),
+     lambda k: k.reshape(-1, k.shape[-1])),
 ])
 def test_sigma_matches_largest_singular_value(layer, x, flat):
   variables = _power_iterate(layer, x, 30)

@@ -114,7 +114,8 @@ class TfdsImageSource(ArraySource):
     return to_float(self.uint8_batch(step))
 
   def uint8_batch(self, step: int) -> dict[str, np.ndarray]:
-    """`batch(step)` before scaling: 'x' uint8 (a quarter of the bytes to move between processes)."""
+    """`batch(step)` before scaling: 'x' uint8 (a quarter of the bytes to move between
+    processes)."""
     # Only this process's rows are read and decoded.
     idx = self.indices(step).reshape(self.n_critic, self.batch_size)[:, self.rows]
     records = [self.images[int(i)] for i in idx.reshape(-1)]

@@ -59,6 +59,33 @@ def metric_names(config) -> list[str]:
   return names
 
 
+def output_names(config, names=None) -> list[str]:
+  """Every metric evaluation will log, as 'eval/EVALUATOR/METRIC' (known before any runs)."""
+  from gaxla import data
+  from gaxla.metrics import eval_name
+  names = metric_names(config) if names is None else names
+  conditional = bool(config.model.conditional and data.get_info(config.data.name).num_classes)
+  return [eval_name(f"{name}/{output}") for name in names
+          for output in get(name).output_names(conditional)]
+
+
+def check_best_metric(config) -> None:
+  """Raises ConfigError, before training, if `checkpoint.best_metric` will never be logged."""
+  from gaxla.config import ConfigError
+  best = config.checkpoint.best_metric
+  if not best:
+    return
+  produced = output_names(config)
+  if best not in produced:
+    import difflib
+    close = difflib.get_close_matches(best, produced, n=1)
+    hint = f" Did you mean {close[0]!r}?" if close else ""
+    raise ConfigError(
+        f"config: 'checkpoint.best_metric' is {best!r}, but evaluation will log only "
+        f"{produced or 'no metrics (eval.metrics is empty)'}.{hint} Set it to one of those, "
+        "or to '' to keep only the latest checkpoints.")
+
+
 def uses_inception(config, names=None) -> bool:
   names = metric_names(config) if names is None else names
   return any(n in USES_INCEPTION or (n in USES_FEATURE_SPACE

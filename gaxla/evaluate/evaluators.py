@@ -66,6 +66,13 @@ class Evaluator:
   """Base class: draws samples, then scores them (subclasses implement `score`)."""
 
   name = ""
+  # The metric names `score` returns ('classifier' adds two for conditional models).
+  outputs: tuple[str, ...] = ()
+
+  @classmethod
+  def output_names(cls, conditional: bool) -> tuple[str, ...]:
+    del conditional
+    return cls.outputs
 
   def __init__(self, config):
     from gaxla import data
@@ -145,6 +152,7 @@ class FID(_ImageEvaluator):
   """Fréchet distance of generated vs real features: {'fid'}."""
 
   name = "fid"
+  outputs = ("fid",)
 
   def score(self, samples, labels, cache):
     mu, sigma = frechet.statistics(self.space.fake(samples, cache)[self.space.key])
@@ -156,6 +164,7 @@ class KID(_ImageEvaluator):
   """Kernel distance (100 subsets of up to 1000): {'kid_mean', 'kid_std'}."""
 
   name = "kid"
+  outputs = ("kid_mean", "kid_std")
 
   def score(self, samples, labels, cache):
     fake = self.space.fake(samples, cache)[self.space.key]
@@ -172,6 +181,7 @@ class PrecisionRecall(_ImageEvaluator):
   """Kynkäänniemi et al. (k = 3): {'precision', 'recall'}."""
 
   name = "precision_recall"
+  outputs = ("precision", "recall")
 
   def score(self, samples, labels, cache):
     fake = self.space.fake(samples, cache)[self.space.key]
@@ -183,6 +193,7 @@ class DensityCoverage(_ImageEvaluator):
   """Naeem et al. (k = 5): {'density', 'coverage'}."""
 
   name = "density_coverage"
+  outputs = ("density", "coverage")
 
   def score(self, samples, labels, cache):
     fake = self.space.fake(samples, cache)[self.space.key]
@@ -194,6 +205,7 @@ class InceptionScore(_ImageEvaluator):
   """IS over 10 splits from the unbiased logits: {'mean', 'std'}."""
 
   name = "inception_score"
+  outputs = ("mean", "std")
 
   def __init__(self, config):
     super().__init__(config, space="inception")
@@ -214,6 +226,11 @@ class ClassifierMetrics(_ImageEvaluator):
   """
 
   name = "classifier"
+  outputs = ("test_accuracy", "fd")
+
+  @classmethod
+  def output_names(cls, conditional: bool) -> tuple[str, ...]:
+    return cls.outputs + (("accuracy", "intra_fd") if conditional else ())
 
   def __init__(self, config):
     super().__init__(config, space="classifier")
@@ -241,6 +258,7 @@ class ModeCoverage(Evaluator):
   """2-D mixtures (PacGAN protocol): {'modes_covered', 'high_quality', 'reverse_kl'}."""
 
   name = "mode_coverage"
+  outputs = ("modes_covered", "high_quality", "reverse_kl")
 
   def __init__(self, config):
     super().__init__(config)

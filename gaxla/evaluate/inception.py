@@ -23,6 +23,7 @@ pytorch-fid's `pt_inception-2015-12-05-6726825d.pth` once with
 from __future__ import annotations
 
 import os
+import zipfile
 
 import flax.linen as nn
 import jax
@@ -302,7 +303,19 @@ def load_variables(path: str) -> dict:
         f"them: get pytorch-fid's {PTH_NAME} (its GitHub release 'fid_weights') and convert "
         f"it once with `python {CONVERTER} --pth {PTH_NAME} --out {path or 'FILE.npz'}` "
         "(set eval.inception_weights to the .npz if it lives elsewhere).")
-  with np.load(path) as data:
-    flat = {k: data[k] for k in data.files}
-  check_variables(flat)
+  redo = f"Convert them again with `python {CONVERTER} --pth {PTH_NAME} --out {path}`."
+  try:
+    loaded = np.load(path, allow_pickle=False)
+    if not hasattr(loaded, "files"):  # a single .npy array, not an archive
+      raise ValueError("a single array, not an .npz archive of the network's variables")
+    with loaded as data:
+      flat = {k: data[k] for k in data.files}
+  except (ValueError, OSError, EOFError, zipfile.BadZipFile) as e:
+    raise ValueError(
+        f"Inception weights at {path} are not a readable .npz ({type(e).__name__}: "
+        f"{str(e)[:120]}). {redo}") from None
+  try:
+    check_variables(flat)
+  except ValueError as e:
+    raise ValueError(f"{path}: {e}") from None
   return jax.tree.map(jnp.asarray, _unflatten(flat))

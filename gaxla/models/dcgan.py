@@ -8,7 +8,7 @@ or concatenation of one-hot label planes to the input image.
 
 from __future__ import annotations
 
-from typing import Sequence
+from collections.abc import Sequence
 
 import flax.linen as nn
 import jax

@@ -10,7 +10,8 @@ and are only updated when `train=True` (the caller applies with
 from __future__ import annotations
 
 import os
-from typing import Any, Sequence
+from collections.abc import Sequence
+from typing import Any
 
 import flax.linen as nn
 import jax
