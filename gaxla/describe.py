@@ -17,6 +17,9 @@ Conventions:
     8x8 counts (22/24)^2 = 84% of 2 * 64 * 9 * Cin * Cout). The usual
     hand count includes them: for ImageNet-128 BigGAN G that gives the
     familiar 42.2 GFLOP per image, XLA 40.7 GFLOP.
+  - Upsample-then-conv layers are counted in their direct form (upsample, then
+    a 3x3 conv), the conventional count, even where training on a CPU computes
+    them at low resolution with fewer FLOPs (gaxla.nn.Conv).
   - G and D forward FLOPs are per image, in eval mode. The train step is the
     whole jitted step at the config's global batch (n_critic critic updates,
     one generator update, EMA), reported in total and per example of the
@@ -57,6 +60,13 @@ def lowered_flops(fn, *abstract_args) -> float:
 
 
 def describe(config, step_flops: bool = True) -> dict:
+  """See `_describe`; FLOPs are counted with upsample + conv in the direct form."""
+  from gaxla.nn.layers import upsample_form
+  with upsample_form(False):
+    return _describe(config, step_flops)
+
+
+def _describe(config, step_flops: bool = True) -> dict:
   """Parameter counts per module group and FLOPs for a validated config.
 
   Args:

@@ -9,6 +9,7 @@ and are only updated when `train=True` (the caller applies with
 
 from __future__ import annotations
 
+import contextlib
 import os
 from collections.abc import Sequence
 from typing import Any
@@ -103,6 +104,23 @@ class _NearestUpsampleConv(nn.Module):
     return y
 
 
+_FORCED_UPSAMPLE_FORM: list[bool] = []
+
+
+@contextlib.contextmanager
+def upsample_form(fused: bool):
+  """Within this block, `fused_upsample=None` layers trace in the given form.
+
+  `gaxla describe` counts model FLOPs in the direct form (the conventional
+  count, and what accelerators run), whatever the backend.
+  """
+  _FORCED_UPSAMPLE_FORM.append(bool(fused))
+  try:
+    yield
+  finally:
+    _FORCED_UPSAMPLE_FORM.pop()
+
+
 def fused_upsample_default() -> bool:
   """Whether upsample-then-conv layers use the low-resolution form by default.
 
@@ -110,6 +128,8 @@ def fused_upsample_default() -> bool:
   `GAXLA_FUSED_UPSAMPLE=0` or `=1` overrides. Models also take
   `fused_upsample=True/False` to decide per run.
   """
+  if _FORCED_UPSAMPLE_FORM:
+    return _FORCED_UPSAMPLE_FORM[-1]
   env = os.environ.get("GAXLA_FUSED_UPSAMPLE", "")
   if env in ("0", "1"):
     return env == "1"
@@ -122,8 +142,9 @@ class Conv(nn.Module):
   `upsample=True` convolves the 2x nearest-upsampled input (BigGAN's and
   DCGAN-nearest's "upsample, then conv"). A 3x3 'SAME' stride-1 conv is then
   computed without building the upsampled input when `fused_upsample` is
-  True (None: `fused_upsample_default()`); a 1x1 conv is applied before
-  upsampling (the two commute). Parameters are the same in every form.
+  True (None: `fused_upsample_default()`), and a 1x1 conv is then applied
+  before upsampling (the two commute). Unfused, both run on the upsampled
+  input, as BigGAN-PyTorch does. Parameters are the same in every form.
   """
 
   features: int
@@ -141,7 +162,7 @@ class Conv(nn.Module):
     kernel_size, strides = tuple(self.kernel_size), tuple(self.strides)
     if self.upsample and strides == (1, 1) and self.padding == "SAME":
       fused = fused_upsample_default() if self.fused_upsample is None else self.fused_upsample
-      if kernel_size == (1, 1):
+      if kernel_size == (1, 1) and fused:
         layer = nn.Conv(self.features, kernel_size, use_bias=self.use_bias,
                         kernel_init=self.kernel_init)
         return upsample_nearest(_maybe_sn(layer, x, self.spectral_norm, train))
