@@ -176,18 +176,24 @@ def standing_statistics(system, variables: dict, key: jax.Array, num_batches: in
   return {**variables, "batch_stats": flax.traverse_util.unflatten_dict(stats)}
 
 
+def with_standing_statistics(system, variables: dict, num_batches: int, batch_size: int,
+                             seed: int = 0) -> dict:
+  """`variables` with standing statistics over `num_batches` (0: unchanged), keyed by `seed`."""
+  if not num_batches:
+    return variables
+  return standing_statistics(system, variables, standing_key(seed), num_batches, batch_size)
+
+
 def eval_variables(system, state, num_batches: int, batch_size: int, seed: int = 0) -> dict:
   """The generator that evaluations score: EMA params + standing statistics.
 
-  One definition for training-time evaluation, `gaxla eval` and `gaxla sample`,
-  so the best checkpoint and the collapse monitor see the numbers `gaxla eval`
-  prints. `num_batches` 0 keeps the running statistics.
+  Training-time evaluation and `gaxla eval` both use it, and `gaxla sample`
+  re-estimates the same way (`with_standing_statistics`), so the best
+  checkpoint and the collapse monitor see the numbers `gaxla eval` prints.
+  `num_batches` 0 keeps the running statistics.
   """
-  variables = state.ema_generator_variables()
-  if num_batches:
-    variables = standing_statistics(system, variables, standing_key(seed), num_batches,
-                                    batch_size)
-  return variables
+  return with_standing_statistics(system, state.ema_generator_variables(), num_batches,
+                                  batch_size, seed)
 
 
 # ----------------------------------------------------------------------------
@@ -402,9 +408,8 @@ def write_samples(system, variables, out: str, num: int, seed: int = 0,
   classes = parse_labels(labels, system.num_classes)
   if classes is None and system.num_classes:
     classes = list(range(system.num_classes))
-  if standing_batches:
-    variables = standing_statistics(system, variables, standing_key(seed), standing_batches,
-                                    standing_batch_size)
+  variables = with_standing_statistics(system, variables, standing_batches,
+                                       standing_batch_size, seed)
   key = jax.random.key(seed)
   if sheet_truncations or interpolate:
     rows = classes or [0]

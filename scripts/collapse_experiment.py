@@ -98,14 +98,15 @@ def reevaluate(workdir: str, step: int, seed: int = 1234) -> float:
   return float(mode_coverage(np.asarray(points), mixture.modes, mixture.std)["high_quality"])
 
 
-def run(config, workdir: str) -> dict:
+def run(config, workdir: str, metric: str = METRIC) -> dict:
+  """Trains `config` afresh in `workdir`: the final step, `metric` at each eval, any alarm."""
   from gaxla import train
   shutil.rmtree(workdir, ignore_errors=True)
   start = time.perf_counter()
   state, last = train.train_and_evaluate(config, workdir, show_progress=False)
   with open(os.path.join(workdir, "metrics.jsonl")) as f:
     history = [json.loads(line) for line in f]
-  evals = [(r["step"], r[METRIC]) for r in history if METRIC in r]
+  evals = [(r["step"], r[metric]) for r in history if metric in r]
   report = None
   if os.path.exists(os.path.join(workdir, "collapse.json")):
     with open(os.path.join(workdir, "collapse.json")) as f:

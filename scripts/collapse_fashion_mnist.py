@@ -25,7 +25,6 @@ from __future__ import annotations
 import argparse
 import json
 import os
-import time
 
 import jax
 
@@ -90,20 +89,12 @@ def reevaluate(workdir: str, step: int, num: int) -> dict:
 
 
 def run(config, workdir: str) -> dict:
-  import shutil
-  from gaxla import train
-  shutil.rmtree(workdir, ignore_errors=True)
-  start = time.perf_counter()
-  state, _ = train.train_and_evaluate(config, workdir, show_progress=False)
-  with open(os.path.join(workdir, "metrics.jsonl")) as f:
-    history = [json.loads(line) for line in f]
-  alarm = None
-  if os.path.exists(os.path.join(workdir, "collapse.json")):
-    with open(os.path.join(workdir, "collapse.json")) as f:
-      alarm = json.load(f)
-  return {"workdir": workdir, "final_step": int(state.step), "history": history,
-          "evals": [(r["step"], r[METRIC]) for r in history if METRIC in r],
-          "alarm": alarm, "seconds": round(time.perf_counter() - start, 1)}
+  """`collapse_experiment.run` on the FD metric, plus the run's logged history."""
+  from collapse_experiment import run as run_and_score  # scripts/ is on sys.path
+  from gaxla import workdir as workdir_lib
+  result = run_and_score(config, workdir, METRIC)
+  result["history"] = workdir_lib.read_history(workdir, result["final_step"])
+  return result
 
 
 def main() -> None:
@@ -160,7 +151,7 @@ def main() -> None:
     history = healthy.pop("history")
     healthy["replayed_stop"] = replay(history, base_config(healthy_args, seed).monitor, "all")
     results["healthy"].append(healthy)
-    print(f"healthy seed {seed}: alarm={healthy['alarm'] is not None}, replay="
+    print(f"healthy seed {seed}: alarm={healthy['collapse'] is not None}, replay="
           f"{healthy['replayed_stop']}, FD {healthy['evals'][-1][1]:.3f} ({healthy['seconds']} s)")
   with open(results_path, "w") as f:
     json.dump(results, f, indent=1)
