@@ -55,7 +55,12 @@ def lowered_flops(fn, *abstract_args) -> float:
   """
   analysis = jax.jit(fn).lower(*abstract_args).cost_analysis()
   if isinstance(analysis, (list, tuple)):   # older JAX: one dict per computation
-    analysis = analysis[0]
+    analysis = analysis[0] if analysis else None
+  if not analysis or "flops" not in analysis:
+    # The GPU plugin gives no analysis before compilation, and a compiled GPU
+    # module counts cuDNN/cuBLAS custom calls as 0 FLOPs: lower on the CPU.
+    raise RuntimeError("XLA's cost analysis gave no FLOP count for these arguments; "
+                       "pass arguments placed on a CPU device")
   return float(analysis["flops"])
 
 
@@ -81,7 +86,11 @@ def _describe(config, step_flops: bool = True) -> dict:
   from gaxla import config as config_lib
   from gaxla.system import system_for
   config_lib.validate(config)
-  system = system_for(config)
+  # Counted on one CPU device whatever the backend: the unoptimized program's
+  # FLOPs do not depend on where it runs, and only the CPU client analyses a
+  # module before compiling it (the GPU plugin returns nothing).
+  from gaxla import parallel
+  system = system_for(config, mesh=parallel.single_device_mesh(jax.devices("cpu")[0]))
   state = system.abstract_state()
   z = jax.ShapeDtypeStruct((1, system.latent_dim), jnp.float32)
   labels = jax.ShapeDtypeStruct((1,), jnp.int32)
