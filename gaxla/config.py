@@ -155,6 +155,7 @@ def defaults() -> ml_collections.ConfigDict:
       patience=3,             # ... for this many evaluations (or logs, for the rules below)
       sigma_growth=0.0,       # > 0: stop when a layer's top singular value grows this much
       margin_limit=0.0,       # > 0: stop when D's real-fake logit margin stays above this
+      critic_stall=0.0,       # > 0: stop when D's grad norm stays below this x its median
       action="stop_keep_best",  # or 'stop' (keep the latest) or 'warn' (log and go on)
   ))
 
@@ -335,6 +336,8 @@ def validate(config: ml_collections.ConfigDict) -> ml_collections.ConfigDict:
   _require(mon.sigma_growth == 0 or mon.sigma_growth > 1, "monitor.sigma_growth",
            f"must be 0 (off) or > 1, got {mon.sigma_growth!r}.")
   _require(mon.margin_limit >= 0, "monitor.margin_limit", "must be >= 0 (0 = off).")
+  _require(0 <= mon.critic_stall < 1, "monitor.critic_stall",
+           f"must be 0 (off) or a fraction in (0, 1), got {mon.critic_stall!r}.")
   _require(0.0 <= config.ema.decay < 1.0, "ema.decay",
            f"must be in [0, 1), got {config.ema.decay!r}.")
   _require(config.model.latent_dim > 0, "model.latent_dim", "must be > 0.")

@@ -151,6 +151,11 @@ def decide(history: list[dict[str, Any]], config, metric: str = "",
       margin         d_real_logit - d_fake_logit above `margin_limit` for
                      `patience` consecutive logs (the critic separates real
                      from fake completely: G gets no useful gradient).
+      critic stall   d_grad_norm below `critic_stall` times its median over
+                     the run so far for `patience` consecutive logs (the
+                     critic went dead: its outputs no longer tell real from
+                     fake, its loss sits at chance, and G drifts without a
+                     signal; the other way a critic stops teaching G).
   """
   if not config.enabled or not history:
     return Decision(CONTINUE)
@@ -201,6 +206,17 @@ def decide(history: list[dict[str, Any]], config, metric: str = "",
           action,
           f"critic margin (real - fake logit) above {config.margin_limit:g} for {patience} "
           f"logs (latest {margins[-1]:.4g})", step, {"margin": margins[-patience:]})
+  if config.critic_stall > 0:
+    norms = [float(r[names.D_GRAD_NORM]) for r in history if names.D_GRAD_NORM in r]
+    if len(norms) > patience:
+      typical = float(np.median(norms))
+      recent = norms[-patience:]
+      if all(n < config.critic_stall * typical for n in recent):
+        return Decision(
+            action,
+            f"critic stalled: {names.D_GRAD_NORM} below {config.critic_stall:g}x its median "
+            f"{typical:.4g} for {patience} logs (latest {recent[-1]:.4g})",
+            step, {names.D_GRAD_NORM: recent, "median": typical})
   return Decision(CONTINUE, step=step)
 
 

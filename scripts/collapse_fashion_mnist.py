@@ -7,7 +7,8 @@ steps, logged every 50 steps and evaluated every `--eval_every` steps on
 `--eval_samples` samples (classifier-space FD, the config's watched metric).
   collapsing   both learning rates warmed up (linearly, over `--warmup` steps)
                to `--lr_factor` (10) times the config's and held there, and
-               with `--critic_without_sn` a critic without spectral norm: the
+               with `--critic_without_sn` / `--generator_without_sn` players
+               without spectral norm: the
                run learns while the rates are sane, then breaks down
   healthy      the config itself (with the same shortened schedule), seeds 0..N-1
 The collapsing run trains to the end with `monitor.action = 'warn'`, so its
@@ -49,6 +50,8 @@ def collapsing_config(args, seed: int = 0):
   config = base_config(args, seed)
   if args.critic_without_sn:
     config.model.critic.spectral_norm = False
+  if args.generator_without_sn:
+    config.model.generator.spectral_norm = False
   for side in (config.optim.generator, config.optim.critic):
     side.lr *= args.lr_factor
     side.schedule = "constant"
@@ -111,6 +114,8 @@ def main() -> None:
                       help="collapsing run: learning rates x this after the warm-up")
   parser.add_argument("--critic_without_sn", action="store_true",
                       help="collapsing run: no spectral norm in the critic")
+  parser.add_argument("--generator_without_sn", action="store_true",
+                      help="collapsing run: no spectral norm in the generator")
   args = parser.parse_args()
   from absl import logging
   logging.set_verbosity(logging.WARNING)

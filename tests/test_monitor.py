@@ -68,6 +68,27 @@ def test_non_finite_values_stop_at_once():
   assert "non-finite" in decision.reason
 
 
+def test_critic_stall_rule_fires_on_a_dead_critic_only():
+  healthy = [9.0, 12.0, 6.0, 15.0, 10.0, 7.5, 11.0, 5.0, 9.0]
+  dead = healthy + [2.0, 0.5, 0.2, 0.05]
+  history = [{"step": 50 * (i + 1), "d_grad_norm": v} for i, v in enumerate(dead)]
+  assert not monitor.decide(history, _config(), "", "max").stop  # off by default
+  decision = monitor.decide(history, _config(critic_stall=0.1), "", "max")
+  assert decision.stop and decision.step == 650 and "critic stalled" in decision.reason
+  assert decision.triggers["d_grad_norm"] == [0.5, 0.2, 0.05]
+  # Two low logs out of three, or a healthy run's swings: no stop.
+  assert not monitor.decide(history[:-1], _config(critic_stall=0.1), "", "max").stop
+  swings = [{"step": i, "d_grad_norm": v} for i, v in enumerate(healthy * 3)]
+  assert not monitor.decide(swings, _config(critic_stall=0.1), "", "max").stop
+
+
+def test_critic_stall_must_be_a_fraction():
+  config = config_lib.defaults()
+  config.monitor.critic_stall = 1.5
+  with pytest.raises(config_lib.ConfigError, match="monitor.critic_stall"):
+    config_lib.validate(config)
+
+
 def test_sigma_explosion_and_critic_margin_rules():
   sigmas = [{"step": s, "sigma/g_max": v} for s, v in
             enumerate([1.0, 1.1, 1.05, 1.2, 9.0, 12.0, 15.0])]
