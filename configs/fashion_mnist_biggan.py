@@ -6,9 +6,12 @@ the critic's three residual blocks widen 16 -> 32 -> 64 (28 -> 14 -> 7 -> 7).
 Hierarchical latents (z = 3 chunks of 20: the linear layer + one per block)
 with a 32-d shared class embedding in every conditional BN, projection
 critic, spectral norm in both players, no attention (it cost ~12% of the
-step at this size; its effect on quality here was not measured), hinge loss, TTUR (G 2e-4, D 4e-4,
-Adam b1 = 0, b2 = 0.999, both decayed linearly to 0), one critic step per
-G step, orthogonal regularization 1e-4 on G, EMA of G (0.999 from step 500).
+step at this size), hinge loss, TTUR (G 1e-3, D 2e-3: 5x the usual GAN
+rates, which this small model learns far faster with; warmed up over 200
+steps, then decayed linearly to 0; Adam b1 = 0, b2 = 0.999), one critic step
+per G step, orthogonal regularization 1e-4 on G, EMA of G (0.999 from step
+500), 8,000 steps of batch 64. The monitor also stops on a dead critic
+(`monitor.critic_stall`), which it catches between evaluations.
 Evaluations score the EMA generator with standing statistics. Data as for
 configs/fashion_mnist_dcgan.py (Debian's dataset-fashion-mnist).
 
@@ -16,11 +19,14 @@ configs/fashion_mnist_dcgan.py (Debian's dataset-fashion-mnist).
   gaxla eval --workdir runs/fmnist_biggan
   gaxla sample --workdir runs/fmnist_biggan --out sheet.png --sheet 0,2,1,0.5 --labels all
 
-Scored every 1,750 steps in the feature space of a classifier trained on real
+Scored every 2,000 steps in the feature space of a classifier trained on real
 Fashion-MNIST (gaxla/evaluate/classifier.py): accuracy of 5,000 samples (500
 per class) w.r.t. their requested class, Frechet distance and intra-class FD
-vs the test split; the best checkpoint by FD is kept. BENCHMARKS.md has the
-wall time and scores of this config on the 2-core CPU.
+vs the test split; the best checkpoint by FD is kept. On the 2-core CPU
+(2026-11-28, shared with niced jobs): 29 min 45 s for the whole `gaxla train`
+(classifier training included); `gaxla eval`: accuracy 90.66% (the
+classifier: 88.45% on real test images), FD 0.648, intra-class FD 3.00
+(BENCHMARKS.md).
 """
 
 from gaxla.config import defaults, model_kwargs
@@ -41,23 +47,27 @@ def get_config(arg: str | None = None):
       attention_resolutions=())
   config.loss.name = "hinge"
   config.optim.n_critic = 1
-  for role, lr in (("generator", 2e-4), ("critic", 4e-4)):
+  for role, lr in (("generator", 1e-3), ("critic", 2e-3)):
     config.optim[role].lr = lr
     config.optim[role].b1 = 0.0
     config.optim[role].b2 = 0.999
+    config.optim[role].warmup_steps = 200
     config.optim[role].schedule = "linear"   # to 0 at num_steps
   config.regularizer.orthogonal_g = 1e-4
   config.ema.decay = 0.999
   config.ema.start_step = 500
-  config.num_steps = 7000
+  config.num_steps = 8000
   config.batch_size = 64
   config.log_every_steps = 250
   config.checkpoint_every_steps = 1000
   config.eval.grid_size = 10
-  config.eval_every_steps = 1750
+  config.eval_every_steps = 2000
   config.eval.metrics = ("classifier",)
   config.eval.feature_extractor = "classifier"
   config.eval.num_samples = 5000
   config.checkpoint.best_metric = "eval/classifier/fd"
   config.checkpoint.best_mode = "min"
+  # The eval metric is scored every 2,000 steps; a dead critic (its gradient
+  # norm below 0.1x its median for 3 logs) is caught between evaluations.
+  config.monitor.critic_stall = 0.1
   return config

@@ -60,6 +60,14 @@ def collapsing_config(args, seed: int = 0):
   return config
 
 
+def setting(args) -> str:
+  """The collapsing run's changes to the config, in words (plot titles)."""
+  parts = [f"lr x{args.lr_factor:g}"]
+  parts += [f"no SN in {p}" for p, off in (("G", args.generator_without_sn),
+                                           ("D", args.critic_without_sn)) if off]
+  return ", ".join(parts)
+
+
 def replay(history: list[dict], monitor_config, rules: str) -> dict | None:
   """First log step where `decide` stops, using only some rules ('all', 'metric', 'signals')."""
   from gaxla import monitor
@@ -142,7 +150,7 @@ def main() -> None:
                              "kept_reevaluated": kept, "final_fd": evals[-1][1]}
     stop = stops["all"]
     plots.plot_history(history, os.path.join(args.out, "collapse.png"),
-                       title="Fashion-MNIST BigGAN, lr warmed up to 10x: where the monitor stops",
+                       title=f"Fashion-MNIST BigGAN, {setting(args)}: where the monitor stops",
                        collapse_step=stop and stop["step"], kept_step=best_step)
     print(json.dumps({k: results["collapsing"][k] for k in (
         "best", "stops", "first_eval_10pct_worse", "final_fd", "seconds")}))
