@@ -75,7 +75,7 @@ def replay(history: list[dict], monitor_config, rules: str) -> dict | None:
   config.action = "stop_keep_best"
   metric = METRIC if rules in ("all", "metric") else ""
   if rules == "metric":
-    config.sigma_growth, config.margin_limit = 0.0, 0.0
+    config.sigma_growth, config.margin_limit, config.critic_stall = 0.0, 0.0, 0.0
   for i in range(1, len(history) + 1):
     decision = monitor.decide(history[:i], config, metric, "min")
     if decision.stop:
