@@ -53,22 +53,13 @@ import orbax.checkpoint as ocp
 from absl import logging
 from orbax.checkpoint import checkpoint_managers as policies
 
-from gaxla.config import ConfigError, defaults
+from gaxla.config import (RESUME_FIXED, RESUME_MOVABLE, ConfigError, group_with_defaults,
+                          resume_rule)
 
 # Exit status of `gaxla train` after a preemption save: 128 + SIGTERM, what a
 # process ended by SIGTERM reports, so schedulers that requeue preempted jobs
 # still treat the run as preempted rather than finished.
 PREEMPTED_EXIT_CODE = 128 + signal.SIGTERM
-
-# Keys that change the shape of the state or the meaning of a resumed run.
-_STRUCTURAL_KEYS = ("data", "model", "loss", "penalty", "optim", "batch_size", "seed")
-# Where the data lives may move between runs; what it is may not.
-_MOVABLE_KEYS = {"data.data_dir", "data.source_dir",
-                 # Decoding processes only change who computes the same batches.
-                 "data.workers",
-                 # Accumulation only regroups the same batch (e.g. on a smaller machine).
-                 "optim.grad_accum_steps"}
-
 
 # Keys of the checksum stored with every step's metrics (see `state_digest`).
 DIGEST_KEYS = ("checkpoint/digest_sum", "checkpoint/digest_weighted")
@@ -140,10 +131,7 @@ def checkpoint_dir(workdir: str) -> str:
 
 def settings(config: ml_collections.ConfigDict) -> ml_collections.ConfigDict:
   """The config's `checkpoint` group, with defaults for workdirs saved before it existed."""
-  group = defaults().checkpoint
-  if "checkpoint" in config:
-    group.update(config.checkpoint)
-  return group
+  return group_with_defaults(config, "checkpoint")
 
 
 def _ranking(best_metric: str, best_mode: str):
@@ -535,8 +523,8 @@ def check_compatible(saved, config, workdir: str) -> None:
     workdir: named in the message.
 
   Raises:
-    ConfigError: naming every key under data, model, loss, penalty, optim,
-      batch_size and seed that differs (data locations may differ).
+    ConfigError: naming every key that differs against the rule in
+      `gaxla.config.RESUME_FIXED` / `RESUME_MOVABLE`.
   """
   saved_dict, new_dict = saved.to_dict(), config.to_dict()
   mismatched = []
@@ -546,10 +534,10 @@ def check_compatible(saved, config, workdir: str) -> None:
       va, vb = a.get(key), b.get(key)
       if isinstance(va, dict) and isinstance(vb, dict):
         walk(va, vb, f"{prefix}{key}.")
-      elif _normalize(va) != _normalize(vb) and f"{prefix}{key}" not in _MOVABLE_KEYS:
+      elif _normalize(va) != _normalize(vb) and f"{prefix}{key}" not in RESUME_MOVABLE:
         mismatched.append(f"{prefix}{key}: saved {va!r}, now {vb!r}")
 
-  for key in _STRUCTURAL_KEYS:
+  for key in RESUME_FIXED:
     va, vb = saved_dict.get(key), new_dict.get(key)
     if isinstance(va, dict) and isinstance(vb, dict):
       walk(va, vb, f"{key}.")
@@ -559,10 +547,7 @@ def check_compatible(saved, config, workdir: str) -> None:
     raise ConfigError(
         f"workdir '{workdir}' holds a run with a different config, so it cannot "
         f"resume: {'; '.join(mismatched)}. Use a new --workdir, or pass the same "
-        "config: keys under data, model, loss, penalty and optim, batch_size and seed must "
-        "match (except data.data_dir, data.source_dir and optim.grad_accum_steps); other "
-        "keys, e.g. num_steps, the *_every_steps keys, eval, monitor and checkpoint, may "
-        "change.")
+        f"config: {resume_rule()}.")
 
 
 def _normalize(value):

@@ -119,21 +119,22 @@ def _restore(config):
 def _sample(argv) -> None:
   from gaxla import config as config_lib
   from gaxla import data, workdir
-  from gaxla.sample import write_samples
+  from gaxla.cli_sample import write_samples
   if not _WORKDIR.value:
     raise ValueError("sample needs --workdir DIR")
   if not _OUT.value:
     raise ValueError("sample needs --out FILE.npy or FILE.png")
-  config = config_lib.validate(workdir.load_config(_WORKDIR.value))
-  system, state = _restore(config)
-  info = data.get_info(config.data)
-  modes = data.mixtures.MIXTURES[info.name]().modes if info.kind == "points" else None
+  # Flags are checked before the checkpoint is restored, so a typo fails at once.
   try:
     sheet = [float(t) for t in _SHEET.value] if _SHEET.value else None
   except ValueError:
     raise ValueError(f"--sheet must be comma-separated numbers, got {_SHEET.value!r}") from None
   if _STANDING.value < 0:
     raise ValueError(f"--standing_batches must be >= 0, got {_STANDING.value}")
+  config = config_lib.validate(workdir.load_config(_WORKDIR.value))
+  system, state = _restore(config)
+  info = data.get_info(config.data)
+  modes = data.mixtures.MIXTURES[info.name]().modes if info.kind == "points" else None
   written = write_samples(system, state.ema_generator_variables(), _OUT.value, _NUM.value,
                           seed=_SEED.value, labels=_LABELS.value,
                           truncation=_single_truncation(), modes=modes, sheet_truncations=sheet,

@@ -207,6 +207,37 @@ def model_kwargs(model_name: str, role: str, **overrides) -> ml_collections.Conf
   return ml_collections.ConfigDict(fields)
 
 
+# Resume rules, in one place: `checkpoint.check_compatible` enforces them and
+# words its error from them, so the message cannot drift from the behaviour.
+# Keys under these top-level names change the state's shape or what the
+# resumed run means, so they must match the saved config ...
+RESUME_FIXED = ("data", "model", "loss", "penalty", "optim", "batch_size", "seed")
+# ... except these: where the data lives, how many processes decode it, and how a
+# batch is split into accumulation steps do not change the batches or the state.
+RESUME_MOVABLE = ("data.data_dir", "data.source_dir", "data.workers", "optim.grad_accum_steps")
+
+
+def resume_rule() -> str:
+  """The resume rule in words (built from RESUME_FIXED / RESUME_MOVABLE)."""
+  return (f"keys under {', '.join(RESUME_FIXED)} must match (except "
+          f"{', '.join(RESUME_MOVABLE)}); every other key, e.g. num_steps, the *_every_steps "
+          "keys, eval, monitor and checkpoint, may change")
+
+
+def group_with_defaults(config, name: str) -> ml_collections.ConfigDict:
+  """A copy of `config[name]` with the defaults' keys it lacks (configs saved before them).
+
+  Values are kept as given (not coerced to the defaults' types), so the checks
+  still see, and name, a wrong type.
+  """
+  import copy
+  if name not in config:
+    return defaults()[name]
+  merged = copy.deepcopy(config[name])
+  _fill_missing(merged, defaults()[name], name + ".")
+  return merged
+
+
 # Sub-dicts whose keys are free-form (checked against the model's own fields).
 _FREE_FORM = {"model.generator", "model.critic"}
 
@@ -357,7 +388,7 @@ def validate(config: ml_collections.ConfigDict) -> ml_collections.ConfigDict:
 
 
 def _check_checkpoint(config) -> None:
-  group = config.get("checkpoint", defaults().checkpoint)
+  group = group_with_defaults(config, "checkpoint")
   _require(isinstance(group.keep_latest, int) and group.keep_latest >= 1,
            "checkpoint.keep_latest",
            f"must be an integer >= 1 (the newest checkpoint is what a run resumes from), "

@@ -15,7 +15,7 @@ import numpy as np
 import pytest
 
 from conftest import tiny_mlp_config
-from gaxla import checkpoint, config as config_lib, sample, train, workdir as workdir_lib
+from gaxla import checkpoint, cli_sample, config as config_lib, train, workdir as workdir_lib
 from gaxla.system import system_for
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
@@ -208,13 +208,13 @@ def test_sample_arguments_that_cannot_apply(ring_system, tmp_path, kwargs, needl
   system, variables = ring_system
   out = str(tmp_path / "x.png")
   with pytest.raises(ValueError, match=needle):
-    sample.write_samples(system, variables, out, 4, **kwargs)
+    cli_sample.write_samples(system, variables, out, 4, **kwargs)
 
 
 def test_upper_case_npy_is_written_where_it_says(ring_system, tmp_path):
   system, variables = ring_system
   out = str(tmp_path / "X.NPY")
-  assert sample.write_samples(system, variables, out, 4) == [out]
+  assert cli_sample.write_samples(system, variables, out, 4) == [out]
   assert np.load(out).shape == (4, 2) and os.listdir(tmp_path) == ["X.NPY"]
 
 

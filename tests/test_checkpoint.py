@@ -11,11 +11,13 @@ import time
 
 import jax
 import jax.numpy as jnp
+import ml_collections
 import numpy as np
 import pytest
 from conftest import tiny_mlp_config
 
 from gaxla import checkpoint, data, train
+from gaxla import config as config_lib
 from gaxla.system import system_for
 from gaxla import workdir as workdir_lib
 from gaxla.config import ConfigError
@@ -403,6 +405,38 @@ def test_incompatible_config_names_every_mismatching_key():
   checkpoint.check_compatible(saved, tiny_mlp_config(**{
       "num_steps": 50, "eval_every_steps": 7, "checkpoint_every_steps": 5,
       "data.data_dir": "/elsewhere", "checkpoint.keep_latest": 9}), "runs/x")
+
+
+def test_resume_message_states_the_rule_check_compatible_applies():
+  """The error's wording comes from the same table as the check (RESUME_FIXED/MOVABLE)."""
+  saved = tiny_mlp_config()
+  for key in config_lib.RESUME_MOVABLE:  # each movable key may change on its own ...
+    group_name, name = key.split(".")
+    if name in saved[group_name]:
+      value = saved[group_name][name]
+      changed = 3 if isinstance(value, int) else "/moved"
+      checkpoint.check_compatible(saved, tiny_mlp_config(**{key: changed}), "runs/x")
+  for top in config_lib.RESUME_FIXED:  # ... and any key under a fixed name may not
+    changed = saved.copy_and_resolve_references()
+    if isinstance(saved[top], ml_collections.ConfigDict):
+      changed[top]["_probe"] = 1
+    else:
+      changed[top] = saved[top] + 1
+    with pytest.raises(ConfigError) as info:
+      checkpoint.check_compatible(saved, changed, "runs/x")
+    message = str(info.value)
+    assert top in message.split("resume: ", 1)[1].split(":", 1)[0]
+    rule = message.split("pass the same config: ", 1)[1]
+    assert all(k in rule for k in config_lib.RESUME_FIXED + config_lib.RESUME_MOVABLE)
+  assert config_lib.resume_rule() in message
+
+
+def test_settings_fills_checkpoint_keys_a_saved_config_lacks():
+  saved = config_lib.from_json('{"checkpoint": {"keep_latest": 7}}')
+  del saved.checkpoint["async_save"]
+  group = checkpoint.settings(saved)
+  assert group.keep_latest == 7 and group.async_save == config_lib.defaults().checkpoint.async_save
+  assert "async_save" not in saved.checkpoint  # a copy, the config is left as it was
 
 
 def test_missing_checkpoints_are_readable_errors(tmp_path):

@@ -7,7 +7,7 @@ import numpy as np
 import pytest
 import scipy.stats
 
-from gaxla import sample
+from gaxla import cli_sample, sample
 from gaxla.nn import BATCH_MOMENTS
 
 
@@ -81,8 +81,8 @@ def test_standing_statistics_average_batch_moments(tiny):
 
 def test_write_samples_uses_standing_statistics(tiny, tmp_path):
   trainer, variables = tiny
-  out_plain = sample.write_samples(trainer, variables, str(tmp_path / "a.npy"), 6, seed=2)[0]
-  out_standing = sample.write_samples(trainer, variables, str(tmp_path / "b.npy"), 6, seed=2,
+  out_plain = cli_sample.write_samples(trainer, variables, str(tmp_path / "a.npy"), 6, seed=2)[0]
+  out_standing = cli_sample.write_samples(trainer, variables, str(tmp_path / "b.npy"), 6, seed=2,
                                       standing_batches=2, standing_batch_size=8)[0]
   expected_vars = sample.standing_statistics(trainer, variables, sample.standing_key(2), 2, 8)
   labels = np.load(str(tmp_path / "b.labels.npy"))
@@ -106,12 +106,12 @@ def test_sheet_and_interpolations(tiny, tmp_path):
   assert not np.allclose(walk[1], walk[0], atol=1e-4)
   latent_walk = sample.interpolation(trainer, variables, jax.random.key(0), "latent", [3], 5)
   assert latent_walk.shape == (5, 8, 8, 1)
-  path = sample.write_samples(trainer, variables, str(tmp_path / "s.png"), 4, labels="1,2,3",
+  path = cli_sample.write_samples(trainer, variables, str(tmp_path / "s.png"), 4, labels="1,2,3",
                               sheet_truncations=[0.5, 1.0])[0]
   with Image.open(path) as picture:
     assert picture.size[0] > 0
   with pytest.raises(ValueError, match="must end in .png"):
-    sample.write_samples(trainer, variables, str(tmp_path / "s.npy"), 4, interpolate="latent")
+    cli_sample.write_samples(trainer, variables, str(tmp_path / "s.npy"), 4, interpolate="latent")
 
 
 @pytest.fixture(scope="module")
