@@ -114,7 +114,7 @@ class Schedule:
   stable_steps: int
 
   @classmethod
-  def from_kwargs(cls, generator_kwargs, side: int, batch_size: int) -> "Schedule":
+  def from_kwargs(cls, generator_kwargs, side: int, batch_size: int) -> Schedule:
     start = int(generator_kwargs.get("start_resolution", 4))
     return cls(num_stages=num_stages_for(side),
                start_stage=int(math.log2(start)) - 2,
