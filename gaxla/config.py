@@ -384,6 +384,12 @@ def validate(config: ml_collections.ConfigDict) -> ml_collections.ConfigDict:
     _require(spec > 0, "model.conditional",
              f"is True but dataset '{config.data.name}' has no labels; set it to False.")
   _check_model_kwargs(config)
+  if config.model.name == "progan":  # the growth schedule (gaxla/progressive.py)
+    from gaxla import progressive
+    try:
+      progressive.check_config(config)
+    except ValueError as e:
+      raise ConfigError(f"config: {e}") from None
   return config
 
 

@@ -105,6 +105,13 @@ def _wasserstein_generator(real_logits, fake_logits):
   return -jnp.mean(_flatten_logits(fake_logits))
 
 
+def _wasserstein_drift_critic(real_logits, fake_logits):
+  # ProGAN's drift term (epsilon = 0.001) keeps the critic's output near 0, so
+  # an unbounded WGAN critic cannot drift away while G catches up.
+  real, _ = _flatten_pair(real_logits, fake_logits)
+  return _wasserstein_critic(real_logits, fake_logits) + 0.001 * jnp.mean(jnp.square(real))
+
+
 def _hinge_critic(real_logits, fake_logits):
   real, fake = _flatten_pair(real_logits, fake_logits)
   return jnp.mean(jax.nn.relu(1.0 - real)) + jnp.mean(jax.nn.relu(1.0 + fake))
@@ -183,6 +190,7 @@ LOSSES: dict[str, GANLoss] = {
         GANLoss("non_saturating", _minimax_critic, _non_saturating_generator, False),
         GANLoss("wasserstein", _wasserstein_critic, _wasserstein_generator, False),
         GANLoss("hinge", _hinge_critic, _wasserstein_generator, False),
+        GANLoss("wasserstein_drift", _wasserstein_drift_critic, _wasserstein_generator, False),
         GANLoss("least_squares", _least_squares_critic, _least_squares_generator, False),
         GANLoss("relativistic", _relativistic_critic, _relativistic_generator, True),
         GANLoss("relativistic_average", _relativistic_average_critic,

@@ -408,4 +408,7 @@ def system_for(config: ml_collections.ConfigDict,
       any number of devices on one device.
   """
   info = data.get_info(config.data)
+  if config.model.name == "progan":  # one compiled step per growth phase
+    from gaxla.progressive import ProgressiveSystem
+    return ProgressiveSystem(config, data.example_shape(config.data), info.num_classes, mesh)
   return GANSystem(config, data.example_shape(config.data), info.num_classes, mesh)

@@ -60,6 +60,9 @@ REFERENCE = {
     "wasserstein": (
         lambda r, f: f.mean() - r.mean(),
         lambda r, f: -f.mean()),
+    "wasserstein_drift": (  # ProGAN: + epsilon * D(real)^2, epsilon = 0.001
+        lambda r, f: f.mean() - r.mean() + 0.001 * (r ** 2).mean(),
+        lambda r, f: -f.mean()),
     "hinge": (
         lambda r, f: _relu(1 - r).mean() + _relu(1 + f).mean(),
         lambda r, f: -f.mean()),

@@ -20,6 +20,7 @@ from gaxla.models.biggan import (
 )
 from gaxla.models.dcgan import DCGANCritic, DCGANGenerator
 from gaxla.models.mlp import MLPCritic, MLPGenerator
+from gaxla.models.progan import ProGANCritic, ProGANGenerator
 from gaxla.models.resnet import SNGANCritic, SNGANGenerator
 
 
@@ -35,6 +36,7 @@ MODELS = {
     "biggan": Family(BigGANGenerator, BigGANCritic),
     "biggan_deep": Family(BigGANDeepGenerator, BigGANDeepCritic),
     "sngan_resnet": Family(SNGANGenerator, SNGANCritic),
+    "progan": Family(ProGANGenerator, ProGANCritic),  # trained by gaxla/progressive.py
 }
 
 
