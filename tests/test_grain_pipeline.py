@@ -54,7 +54,8 @@ def test_one_process_equals_two_processes_rows_and_any_worker_count(data_config)
   assert isinstance(one, GrainPipeline) and one.rows == slice(0, 4)
   steps = range(5)   # 5 steps x 8 examples = 40 > 3 epochs of 13 images
   expected = [one.uint8_batch(s) for s in steps]
-  np.testing.assert_array_equal(one.batch(5)["x"], one.uint8_batch(5)["x"].astype(np.float32) / 127.5 - 1.0)
+  np.testing.assert_array_equal(one.batch(5)["x"],
+                                one.uint8_batch(5)["x"].astype(np.float32) / 127.5 - 1.0)
   # Every epoch is a permutation of the training images, each epoch a new one.
   records = folder.FolderRecords(data_config.data_dir, "train")
   everything = sorted(center_crop_resize(records[i]["image"], 8).tobytes()
@@ -72,10 +73,10 @@ def test_one_process_equals_two_processes_rows_and_any_worker_count(data_config)
   same = [np.array_equal(a, b) for a, b in zip(unflipped.reshape(-1, 8, 8, 3),
                                                expected[0]["x"].reshape(-1, 8, 8, 3))]
   assert 0 < sum(same) < len(same)
-  # Two processes (simulated through grain's ShardOptions), one with 2 workers.
+  # Two processes (simulated through grain's ShardOptions), one with a worker process.
   halves = [data.make_source(_with(data_config, workers=workers), 4, 2, seed=5,
                              shard_options=grain.sharding.ShardOptions(index, 2))
-            for index, workers in ((0, 0), (1, 2))]
+            for index, workers in ((0, 0), (1, 1))]
   assert [h.rows for h in halves] == [slice(0, 2), slice(2, 4)]
   try:
     for step, want in zip(steps, expected):
@@ -90,15 +91,15 @@ def test_one_process_equals_two_processes_rows_and_any_worker_count(data_config)
 
 
 def test_iterator_state_restores_mid_epoch_with_workers(data_config):
-  config = _with(data_config, workers=2)
-  straight = data.make_source(config, 3, 1, seed=9)
+  config = _with(data_config, workers=1)
+  straight = data.make_source(_with(data_config, workers=0), 3, 1, seed=9)
   first = data.make_source(config, 3, 1, seed=9)
   try:
     want = [straight.batch(s) for s in range(8)]
     for s in range(6):   # read ahead of step 4, as the device prefetch does
       _assert_batches_equal(first.batch(s), want[s])
     saved = first.state(4)
-    assert saved["step"] == 4 and saved["workers"] == 2 and saved["iterator"] is not None
+    assert saved["step"] == 4 and saved["workers"] == 1 and saved["iterator"] is not None
     resumed = data.make_source(config, 3, 1, seed=9)
     assert resumed.restore(saved, 4)
     for s in range(4, 8):   # step 4 starts mid-epoch (position 12 of 13)
