@@ -61,6 +61,11 @@ from gaxla.config import (RESUME_FIXED, RESUME_MOVABLE, ConfigError, group_with_
 # still treat the run as preempted rather than finished.
 PREEMPTED_EXIT_CODE = 128 + signal.SIGTERM
 
+# Items of a step: the GANState under orbax's default single-item name (so
+# steps written before the data item existed still restore), and the input
+# pipeline's iterator state as JSON (see gaxla/data/grain_pipeline.py).
+STATE_ITEM, DATA_ITEM = "default", "data"
+
 # Keys of the checksum stored with every step's metrics (see `state_digest`).
 DIGEST_KEYS = ("checkpoint/digest_sum", "checkpoint/digest_weighted")
 
@@ -98,7 +103,7 @@ class CheckpointManager(ocp.CheckpointManager):
 
   def __init__(self, directory: str, options: ocp.CheckpointManagerOptions,
                best_metric: str, best_mode: str):
-    super().__init__(directory, options=options)
+    super().__init__(directory, options=options, item_names=(STATE_ITEM, DATA_ITEM))
     self.best_metric = best_metric
     self.best_mode = best_mode
     self.saving_step: int | None = None   # the step `save` started last
@@ -199,7 +204,8 @@ def make_manager(workdir: str, config: ml_collections.ConfigDict,
   return CheckpointManager(checkpoint_dir(workdir), options, group.best_metric, group.best_mode)
 
 
-def save(manager: CheckpointManager, step: int, state, metrics: dict | None = None) -> None:
+def save(manager: CheckpointManager, step: int, state, metrics: dict | None = None,
+         data_state: dict | None = None) -> None:
   """Starts saving `state` as `step`; with async saves, returns before the write ends.
 
   Args:
@@ -208,6 +214,8 @@ def save(manager: CheckpointManager, step: int, state, metrics: dict | None = No
     state: the GANState.
     metrics: the eval metrics at an eval step (None otherwise); stored with the
       step and used to rank checkpoints by `checkpoint.best_metric`.
+    data_state: JSON-able input pipeline state at `step` (None: the data
+      source has none; its position is the step), read back by `data_state`.
 
   Raises:
     ConfigError: at an eval step whose metrics lack the configured best metric.
@@ -227,7 +235,10 @@ def save(manager: CheckpointManager, step: int, state, metrics: dict | None = No
   manager.wait_until_finished()
   manager.saving_step = step
   try:
-    manager.save(step, args=ocp.args.StandardSave(state), metrics=record, force=True)
+    items = {STATE_ITEM: ocp.args.StandardSave(state)}
+    if data_state is not None:
+      items[DATA_ITEM] = ocp.args.JsonSave(data_state)
+    manager.save(step, args=ocp.args.Composite(**items), metrics=record, force=True)
   except CheckpointWriteError:
     raise
   except Exception as e:  # noqa: BLE001
@@ -437,7 +448,8 @@ def restore(manager: CheckpointManager, abstract_state, step: int | None = None)
   # Before the attempt: the stray callbacks can fire before an exception gets back here.
   _ignore_reads_of_an_aborted_restore()
   try:
-    state = manager.restore(step, args=ocp.args.StandardRestore(_restore_target(abstract_state)))
+    state = manager.restore(step, args=ocp.args.Composite(**{
+        STATE_ITEM: ocp.args.StandardRestore(_restore_target(abstract_state))}))[STATE_ITEM]
   except Exception as e:  # noqa: BLE001 (orbax raises many types; re-raised below as one)
     failure = f"{type(e).__name__}: {str(e)[:300]}"
   else:
@@ -466,6 +478,18 @@ def restore(manager: CheckpointManager, abstract_state, step: int | None = None)
 def restore_latest(manager: CheckpointManager, abstract_state):
   """`restore` of the latest step; None when the workdir has no checkpoint."""
   return restore(manager, abstract_state, None)
+
+
+def data_state(manager: CheckpointManager, step: int) -> dict | None:
+  """The input pipeline state saved with `step`; None when the step has none.
+
+  Steps of sources without state, and steps written before gaxla saved one,
+  have no data item: their data position is the step number itself.
+  """
+  if not os.path.isdir(os.path.join(str(manager.directory), str(step), DATA_ITEM)):
+    return None
+  return manager.restore(step, args=ocp.args.Composite(**{
+      DATA_ITEM: ocp.args.JsonRestore()}))[DATA_ITEM]
 
 
 class PreemptionWatch:

@@ -75,10 +75,14 @@ def defaults() -> ml_collections.ConfigDict:
       # Fashion-MNIST IDX files ('' = Debian's /usr/share/datasets/fashion-mnist)
       source_dir="",
       image_size=0,       # resize images to this side (0 = native)
-      # > 0: cifar10 / imagenet2012 / folder batches are read and decoded this
-      # many steps ahead in grain worker processes (gaxla/data/grain_loader.py);
-      # the batches are the same for any value. 0 = in the training process.
+      # > 0: cifar10 / imagenet2012 / folder batches are read and decoded ahead
+      # in this many grain worker processes (gaxla/data/grain_pipeline.py);
+      # the batches are the same for any value. 0 = in the training process
+      # (faster on a 2-core machine: see docs/benchmarks_data.md).
       workers=0,
+      # cifar10 / imagenet2012 / folder: flip each image horizontally with
+      # probability 1/2 (seeded by the example's position in the run).
+      random_flip=False,
   ))
 
   config.model = ml_collections.ConfigDict(dict(
@@ -305,6 +309,11 @@ def validate(config: ml_collections.ConfigDict) -> ml_collections.ConfigDict:
   _require(isinstance(config.data.workers, int) and config.data.workers >= 0, "data.workers",
            f"must be an integer >= 0 (0 = decode in the training process), got "
            f"{config.data.workers!r}.")
+  _require(isinstance(config.data.random_flip, bool), "data.random_flip",
+           f"must be True or False, got {config.data.random_flip!r}.")
+  _require(not config.data.random_flip or config.data.name in data.GRAIN_DATASETS,
+           "data.random_flip", f"flips images of {', '.join(data.GRAIN_DATASETS)} only (the "
+           f"grain pipeline); dataset {config.data.name!r} is not one: set it to False.")
   if config.data.name == "folder":
     try:
       data.get_info(config.data)

@@ -27,20 +27,31 @@ from gaxla import xla_cpu
 from gaxla import evaluate as evaluate_lib
 from gaxla import metrics as metric_names
 from gaxla import train_eval, workdir as workdir_lib
+from gaxla.data.device_prefetch import DevicePrefetch
 from gaxla.state import GANState
 from gaxla.system import GANSystem, system_for
 
 
+def device_batch(system: GANSystem, source, step: int, num: int) -> dict:
+  """`source`'s batches of steps step .. step + num - 1 as global device arrays."""
+  if num == 1:
+    return system.put_batch(source.batch(step))
+  return system.put_batches(data.stacked_batches(source, step, num))
+
+
 def run_steps(system: GANSystem, state: GANState, source, step: int,
-              num: int) -> tuple[GANState, dict]:
+              num: int, batch: dict | None = None) -> tuple[GANState, dict]:
   """Steps step .. step + num - 1 on `source`'s batches, in one call.
 
   One step goes through `system.train_step`; more through `system.train_steps`
-  on the stacked batches. Returns (state, the last step's metrics).
+  on the stacked batches. `batch`: that call's `device_batch`, if already
+  made (prefetched). Returns (state, the last step's metrics).
   """
+  if batch is None:
+    batch = device_batch(system, source, step, num)
   if num == 1:
-    return system.train_step(state, system.put_batch(source.batch(step)))
-  return system.train_steps(state, system.put_batches(data.stacked_batches(source, step, num)))
+    return system.train_step(state, batch)
+  return system.train_steps(state, batch)
 
 
 def _call_end(step: int, config: ml_collections.ConfigDict) -> int:
@@ -145,6 +156,8 @@ def _train(config: ml_collections.ConfigDict, workdir: str, is_chief: bool,
   if state is None:
     state = system.init_state(config.seed)
   start_step = int(state.step)
+  if start_step and hasattr(source, "restore"):   # the grain iterator, where it stopped
+    source.restore(checkpoint.data_state(manager, start_step), start_step)
   if start_step > config.num_steps:
     manager.close()
     raise config_lib.ConfigError(
@@ -167,6 +180,7 @@ def _train(config: ml_collections.ConfigDict, workdir: str, is_chief: bool,
   last: dict[str, float] = {}
   step_start, last_log_step = time.perf_counter(), start_step
   preemption = checkpoint.PreemptionWatch(manager)
+  prefetch = DevicePrefetch(lambda s, n: device_batch(system, source, s, n), size=2)
   try:
     in_flight = None
     step = start_step
@@ -175,7 +189,8 @@ def _train(config: ml_collections.ConfigDict, workdir: str, is_chief: bool,
       # eval and checkpoint step, so those happen exactly where they would
       # step by step.
       done = _call_end(step, config)
-      state, metrics = run_steps(system, state, source, step, done - step)
+      state, metrics = run_steps(system, state, source, step, done - step,
+                                 prefetch.get(step, done - step))
       # At most two calls in flight: wait for the previous one. Unbounded async
       # dispatch can deadlock XLA:CPU's collectives when several simulated
       # devices share few cores (seen with 8 devices on 2 cores); the wait
@@ -220,7 +235,8 @@ def _train(config: ml_collections.ConfigDict, workdir: str, is_chief: bool,
 
       # Checkpoint.
       if save_now:
-        checkpoint.save(manager, done, state, metrics=results)
+        checkpoint.save(manager, done, state, metrics=results,
+                        data_state=source.state(done) if hasattr(source, "state") else None)
       log.advance(done)
 
       # Collapse monitor: go on, warn, or stop.
@@ -249,8 +265,16 @@ def _train(config: ml_collections.ConfigDict, workdir: str, is_chief: bool,
         manager.wait_until_finished()
         raise checkpoint.Preempted(done, str(manager.directory),
                                    preemption.signum or signal.SIGTERM)
+
+      # The next call's batch goes to the devices while this call still runs
+      # (last in the loop: a batch read here belongs to the next call's stop
+      # check, and the data state saved above is the one at `done`).
+      if done < config.num_steps:
+        prefetch.ahead(done, _call_end(done, config) - done)
   finally:
     preemption.close()
+    if hasattr(source, "close"):   # grain worker processes
+      source.close()
     log.close()
     _close(manager)
   return state, last

@@ -179,12 +179,20 @@ def main() -> None:
     loader_s = (time.perf_counter() - start) / args.data_steps
     loader_rate = round(config.batch_size * config.optim.n_critic / loader_s, 1)
     start = time.perf_counter()
-    # Later steps, in order: a worker pipeline continues instead of restarting.
+    # Later steps, in order (a worker pipeline continues instead of restarting),
+    # with the training loop's device prefetch: the next batch is read and put
+    # on the devices while the step runs.
+    from gaxla.data.device_prefetch import DevicePrefetch
+    prefetch = DevicePrefetch(lambda s, n: trainer.put_batch(source.batch(s)), size=2)
     for s in range(args.data_steps + 1, 2 * args.data_steps + 1):
-      state, metrics = compiled(state, trainer.put_batch(source.batch(s)))
+      state, metrics = compiled(state, prefetch.get(s, 1))
+      if s < 2 * args.data_steps:
+        prefetch.ahead(s + 1, 1)
     jax.block_until_ready(metrics)
     with_data_s = (time.perf_counter() - start) / args.data_steps
     data_wait_ms = round(1000 * max(0.0, with_data_s - step_s), 2)
+    if hasattr(source, "close"):   # grain worker processes
+      source.close()
   device = jax.devices()[0]
   utilization = mfu(step_flops, step_s, device.device_kind, jax.device_count(),
                     config.compute_dtype)

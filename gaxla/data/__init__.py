@@ -10,10 +10,11 @@
 | folder         | images | your own images (class subfolders -> labels, flat -> unconditional), streamed | `gaxla prepare` into data.data_dir |
 
 Small image sets are held in RAM as uint8 and batched by `ArraySource`
-(deterministic in (seed, step)); CIFAR-10 and ImageNet are read by index from
-prepared tfds datasets by `TfdsImageSource` with the same batching (see
-gaxla/data/tfds_images.py), and so is a prepared image folder
-(gaxla/data/folder.py); see README "Data".
+(deterministic in (seed, step)); CIFAR-10 and ImageNet (prepared tfds
+ArrayRecord datasets, gaxla/data/tfds_images.py) and a prepared image folder
+(gaxla/data/folder.py) stream through the grain pipeline
+(gaxla/data/grain_pipeline.py), also deterministic in (seed, step); see
+README "Data".
 """
 
 from __future__ import annotations
@@ -47,6 +48,7 @@ DATASETS = {
     "folder": DatasetInfo("folder", "images", 0, (0, 0, 3)),
 }
 _STREAMED = ("cifar10", "imagenet2012")   # read by index from tfds, not loaded into RAM
+GRAIN_DATASETS = _STREAMED + ("folder",)   # fed by the grain pipeline (grain_pipeline.py)
 # The labelled held-out split behind our 'test' (ImageNet's own 'test' has no labels).
 _SPLIT_NAMES = {"imagenet2012": {"test": "validation"}}
 
@@ -184,7 +186,7 @@ def describe_source(data_config, split: str) -> dict:
 
 
 def make_source(data_config, batch_size: int, n_critic: int, seed: int,
-                rows: slice | None = None):
+                rows: slice | None = None, shard_options=None):
   """Builds the training batch source for a config's `data` group.
 
   Args:
@@ -193,22 +195,24 @@ def make_source(data_config, batch_size: int, n_critic: int, seed: int,
     n_critic: critic updates per generator step (leading batch axis).
     seed: the run seed; batches are a pure function of (seed, step).
     rows: only these rows of each global batch (this process's share on a
-      multi-host run); default all.
+      multi-host run); default all for in-memory data, and for streamed data
+      the rows of this process (grain `ShardByJaxProcess`).
+    shard_options: for streamed data, a grain `ShardOptions` naming the
+      process whose rows to read (instead of `rows`).
 
   Returns:
-    An object with `batch(step) -> {'x', 'label'}`.
+    An object with `batch(step) -> {'x', 'label'}`; for streamed datasets a
+    `GrainPipeline` (gaxla/data/grain_pipeline.py), whose iterator state
+    checkpoints with the run.
   """
   info = get_info(data_config)
   if info.kind == "points":
     return MixtureSource(mixtures.MIXTURES[info.name](), batch_size, n_critic, seed, rows)
-  if info.name in _STREAMED or info.name == "folder":
-    from gaxla.data import tfds_images
-    source = tfds_images.TfdsImageSource(_open(data_config, "train"),
-                                         example_shape(data_config)[0], batch_size, n_critic,
-                                         seed, rows)
-    if data_config.get("workers", 0):
-      from gaxla.data.grain_loader import WorkerSource
-      return WorkerSource(source, data_config.workers)
-    return source
+  if info.name in GRAIN_DATASETS:
+    from gaxla.data.grain_pipeline import GrainPipeline
+    return GrainPipeline(_open(data_config, "train"), example_shape(data_config)[0], batch_size,
+                         n_critic, seed, rows=rows, shard_options=shard_options,
+                         workers=data_config.get("workers", 0),
+                         random_flip=data_config.get("random_flip", False))
   images, labels = load_images(data_config, "train")
   return ArraySource(images, labels, batch_size, n_critic, seed, rows)

@@ -23,8 +23,8 @@ paths, sizes, modification times): the key reference statistics are cached
 under.
 
 Reading: `FolderRecords(PREPARED, split)` is a random-access source (length,
-`[i] -> {'image': uint8 [S, S, 3], 'label': int}`), batched by
-`TfdsImageSource` like CIFAR-10 / ImageNet.
+`[i] -> {'image': uint8 [S, S, 3], 'label': int}`), batched by the grain
+pipeline (gaxla/data/grain_pipeline.py) like CIFAR-10 / ImageNet.
 """
 
 from __future__ import annotations

@@ -1,10 +1,9 @@
 """Image datasets streamed from prepared tfds datasets (CIFAR-10, ImageNet), TF-free.
 
-`TfdsImageSource` reads examples by index from `tfds.data_source` (ArrayRecord,
-random access, no TensorFlow; tfds decodes the stored PNG/JPEG with Pillow).
-Batches are a pure function of (seed, step), exactly as for `ArraySource`:
-the same epoch permutations, only the examples are read on demand instead of
-being held in RAM (ImageNet does not fit).
+`open_source` opens a split for random access with `tfds.data_source`
+(ArrayRecord, no TensorFlow; tfds decodes the stored PNG/JPEG with Pillow);
+training batches come from it through the grain pipeline
+(gaxla/data/grain_pipeline.py), evaluation images through `read_examples`.
 
 Preprocessing: centre crop to a square on the long edge, then a bilinear (area
 for downscaling) resize to the configured side, uint8 -> [-1, 1]; the same as
@@ -18,8 +17,6 @@ cifar10 / imagenet2012, not to read them): see the error message of
 from __future__ import annotations
 
 import numpy as np
-
-from gaxla.data.pipeline import ArraySource
 
 
 def _prepare_hint(name: str, data_dir: str | None) -> str:
@@ -90,40 +87,3 @@ def describe(source) -> dict:
 def to_float(batch: dict[str, np.ndarray]) -> dict[str, np.ndarray]:
   """A `uint8_batch` as training takes it: 'x' float32 in [-1, 1]."""
   return {**batch, "x": batch["x"].astype(np.float32) / 127.5 - 1.0}
-
-
-class TfdsImageSource(ArraySource):
-  """`ArraySource` batching over a tfds random-access source.
-
-  `ArraySource.indices` only needs `len(self.images)`, so the data source
-  stands in for the in-memory array; `batch` reads and decodes the examples.
-  """
-
-  def __init__(self, source, size: int, batch_size: int, n_critic: int, seed: int,
-               rows: slice | None = None, image_key: str = "image", label_key: str = "label"):
-    self.images = source
-    self.rows = slice(0, batch_size) if rows is None else rows
-    self.size = size
-    self.batch_size = batch_size
-    self.n_critic = n_critic
-    self.seed = seed
-    self.image_key, self.label_key = image_key, label_key
-    self._perms: dict[int, np.ndarray] = {}
-
-  def batch(self, step: int) -> dict[str, np.ndarray]:
-    return to_float(self.uint8_batch(step))
-
-  def uint8_batch(self, step: int) -> dict[str, np.ndarray]:
-    """`batch(step)` before scaling: 'x' uint8 (a quarter of the bytes to move between
-    processes)."""
-    # Only this process's rows are read and decoded.
-    idx = self.indices(step).reshape(self.n_critic, self.batch_size)[:, self.rows]
-    records = [self.images[int(i)] for i in idx.reshape(-1)]
-    images = np.stack([center_crop_resize(np.asarray(r[self.image_key]), self.size)
-                       for r in records])
-    labels = np.asarray([r[self.label_key] for r in records], np.int32)
-    shape = idx.shape + images.shape[1:]
-    return {
-        "x": images.reshape(shape),
-        "label": labels.reshape(idx.shape),
-    }
