@@ -7,6 +7,10 @@ run after another, and reports modes covered and % high-quality samples
 raw numbers as JSON.
 
   python scripts/bench_mixtures.py --seeds 10 --out runs/bench_mixtures.json
+
+A config is a file name in configs/, optionally with its argument, e.g.
+`--configs mog_ring,mog_pacgan:ring4,mog_minibatch:ring`; `--first-seed`
+starts the seeds elsewhere than 0.
 """
 
 from __future__ import annotations
@@ -24,8 +28,10 @@ ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 
 
 def load_config(name: str):
+  """`configs/NAME.py`, or `configs/FILE.py` with argument ARG for 'FILE:ARG'."""
   from gaxla import config as config_lib
-  return config_lib.from_file(os.path.join(ROOT, "configs", f"{name}.py"))
+  file, _, arg = name.partition(":")
+  return config_lib.from_file(os.path.join(ROOT, "configs", f"{file}.py"), arg or None)
 
 
 def run_one(name: str, seed: int) -> dict:
@@ -45,6 +51,7 @@ def run_one(name: str, seed: int) -> dict:
 def main() -> None:
   parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
   parser.add_argument("--seeds", type=int, default=10)
+  parser.add_argument("--first-seed", type=int, default=0)
   parser.add_argument("--configs", default="mog_ring,mog_grid")
   parser.add_argument("--out", default="runs/bench_mixtures.json")
   args = parser.parse_args()
@@ -53,7 +60,7 @@ def main() -> None:
 
   results = []
   for name in args.configs.split(","):
-    for seed in range(args.seeds):
+    for seed in range(args.first_seed, args.first_seed + args.seeds):
       row = run_one(name, seed)
       results.append(row)
       print(json.dumps(row), flush=True)
