@@ -28,7 +28,10 @@ class ConfigError(ValueError):
 
 def _optimizer_defaults(lr: float) -> ml_collections.ConfigDict:
   return ml_collections.ConfigDict(dict(
+      name="adam",          # 'adam', 'rmsprop' or 'sgd' (optax)
       lr=lr,
+      momentum=0.0,         # rmsprop / sgd momentum (0 = none)
+      rms_decay=0.99,       # rmsprop's squared-gradient decay (PyTorch's alpha, as in WGAN)
       b1=0.5,
       b2=0.999,
       eps=1e-8,
@@ -114,6 +117,19 @@ def defaults() -> ml_collections.ConfigDict:
       # weight multiplied by `every`.
       # The logged 'penalty' is the value at that update (0 on skipped ones).
       every=1,
+  ))
+  # Critic-input transforms (gaxla/critic_inputs.py), applied to real and fake alike.
+  # PacGAN (Lin et al. 2018): the critic scores packs of `size` examples, all
+  # real or all fake, concatenated along the last axis; 1 = off.
+  config.pack = ml_collections.ConfigDict(dict(size=1))
+  # Instance noise: N(0, std^2) added to the critic's inputs, std decaying
+  # linearly to 0 at generator step anneal_steps; std 0 = off.
+  config.instance_noise = ml_collections.ConfigDict(dict(std=0.0, anneal_steps=1000))
+  config.augment = ml_collections.ConfigDict(dict(
+      policy="",              # DiffAugment families, e.g. 'translation,cutout,color'
+      diff_augment=False,     # True: augment real and fake in the adversarial losses
+      bcr_real=0.0,           # bCR weights: critic consistency under the policy
+      bcr_fake=0.0,           # on real / fake inputs (Zhao et al. 2021; paper: 10)
   ))
   config.weight_clip = 0.0    # > 0: original WGAN clipping of critic weights to [-c, c]
   # Weight regularizers added to the players' losses (gaxla.penalties).
@@ -346,9 +362,15 @@ def validate(config: ml_collections.ConfigDict) -> ml_collections.ConfigDict:
              f"must be a number >= 0 (0 = off), got {value!r}.")
   _require(isinstance(config.optim.n_critic, int) and config.optim.n_critic >= 1,
            "optim.n_critic", f"must be an integer >= 1, got {config.optim.n_critic!r}.")
+  _check_critic_inputs(config)
   for role in ("generator", "critic"):
     opt = config.optim[role]
     key = f"optim.{role}"
+    _require(opt.name in ("adam", "rmsprop", "sgd"), f"{key}.name",
+             f"is {opt.name!r}, which is not known. Valid names: adam, rmsprop, sgd.")
+    _require(opt.momentum >= 0, f"{key}.momentum", f"must be >= 0, got {opt.momentum!r}.")
+    _require(0 <= opt.rms_decay < 1, f"{key}.rms_decay",
+             f"must be in [0, 1), got {opt.rms_decay!r}.")
     _require(opt.lr > 0, f"{key}.lr", f"must be > 0, got {opt.lr!r}.")
     _require(0 <= opt.b1 < 1, f"{key}.b1", f"must be in [0, 1), got {opt.b1!r}.")
     _require(0 <= opt.b2 < 1, f"{key}.b2", f"must be in [0, 1), got {opt.b2!r}.")
@@ -400,6 +422,47 @@ def validate(config: ml_collections.ConfigDict) -> ml_collections.ConfigDict:
     except ValueError as e:
       raise ConfigError(f"config: {e}") from None
   return config
+
+
+def _check_critic_inputs(config) -> None:
+  from gaxla import critic_inputs, data
+  size = config.pack.size
+  _require(isinstance(size, int) and size >= 1, "pack.size",
+           f"must be an integer >= 1 (1 = no packing), got {size!r}.")
+  accum = config.optim.grad_accum_steps
+  _require(config.batch_size % (size * accum) == 0, "pack.size",
+           f"= {size} must divide the batch per update (batch_size = {config.batch_size}"
+           + (f" / optim.grad_accum_steps = {accum}" if accum > 1 else "")
+           + "); change batch_size or pack.size.")
+  if size > 1:
+    _require(not config.model.conditional, "pack.size",
+             "> 1 needs an unconditional model (packs of one class are not implemented); "
+             "set model.conditional = False or pack.size = 1.")
+  group = config.model.critic.get("minibatch_stddev", 0)
+  if group:
+    per_call = config.batch_size // (size * accum)
+    _require(per_call % min(group, per_call) == 0, "model.critic.minibatch_stddev",
+             f"= {group} must divide the critic's batch ({per_call} = batch_size / pack.size"
+             " / optim.grad_accum_steps); change the group size.")
+  noise = config.instance_noise
+  _require(noise.std >= 0, "instance_noise.std", f"must be >= 0 (0 = off), got {noise.std!r}.")
+  _require(isinstance(noise.anneal_steps, int) and noise.anneal_steps > 0,
+           "instance_noise.anneal_steps", f"must be a positive integer, got "
+           f"{noise.anneal_steps!r}.")
+  aug = config.augment
+  try:
+    policy = critic_inputs.parse_policy(aug.policy)
+  except ValueError as e:
+    raise ConfigError(f"config: 'augment.policy': {e}.") from None
+  for key in ("bcr_real", "bcr_fake"):
+    _require(aug[key] >= 0, f"augment.{key}", f"must be >= 0 (0 = off), got {aug[key]!r}.")
+  if aug.diff_augment or aug.bcr_real or aug.bcr_fake:
+    _require(bool(policy), "augment.policy",
+             "is empty but augment.diff_augment or a bCR weight is on; name the transforms, "
+             f"e.g. '{','.join(critic_inputs.POLICIES)}'.")
+  if policy:
+    _require(len(data.example_shape(config.data)) == 3, "augment.policy",
+             f"needs image data [H, W, C]; '{config.data.name}' is not images. Set it to ''.")
 
 
 def _check_checkpoint(config) -> None:

@@ -1,7 +1,9 @@
 """The generator and critic optax chains (two-timescale updates, TTUR).
 
-Each side gets its own Adam with its own learning rate, betas and schedule,
-so G and D can run on different timescales (Heusel et al., 2017).
+Each side gets its own optimizer (`name`: adam, rmsprop or sgd) with its own
+learning rate, hyperparameters and schedule, so G and D can run on different
+timescales (Heusel et al., 2017) or follow a paper's recipe (the original
+WGAN: RMSProp on both sides).
 """
 
 from __future__ import annotations
@@ -28,7 +30,11 @@ def learning_rate(opt_config, num_steps: int) -> optax.Schedule:
 
 
 def make_optimizer(opt_config, num_steps: int) -> optax.GradientTransformation:
-  """Adam (with optional global-norm clipping) for one side of the game.
+  """The side's optimizer (with optional global-norm clipping).
+
+  adam uses b1, b2, eps; rmsprop uses rms_decay, eps (added outside the
+  square root, as PyTorch's RMSprop that the WGAN code used) and momentum;
+  sgd uses momentum.
 
   Args:
     opt_config: `config.optim.generator` or `config.optim.critic`.
@@ -38,6 +44,16 @@ def make_optimizer(opt_config, num_steps: int) -> optax.GradientTransformation:
   chain = []
   if opt_config.grad_clip_norm:
     chain.append(optax.clip_by_global_norm(opt_config.grad_clip_norm))
-  chain.append(optax.adam(learning_rate(opt_config, num_steps), b1=opt_config.b1,
-                          b2=opt_config.b2, eps=opt_config.eps))
+  lr = learning_rate(opt_config, num_steps)
+  name = opt_config.get("name", "adam")
+  momentum = float(opt_config.get("momentum", 0.0)) or None
+  if name == "adam":
+    chain.append(optax.adam(lr, b1=opt_config.b1, b2=opt_config.b2, eps=opt_config.eps))
+  elif name == "rmsprop":
+    chain.append(optax.rmsprop(lr, decay=opt_config.rms_decay, eps=opt_config.eps,
+                               eps_in_sqrt=False, momentum=momentum))
+  elif name == "sgd":
+    chain.append(optax.sgd(lr, momentum=momentum))
+  else:
+    raise ValueError(f"unknown optimizer {name!r}; valid names: adam, rmsprop, sgd")
   return optax.chain(*chain)

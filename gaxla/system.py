@@ -28,6 +28,7 @@ import ml_collections
 import optax
 
 from gaxla import data, losses, models, parallel, penalties
+from gaxla.critic_inputs import CriticInputs
 from gaxla import metrics as names
 from gaxla import sample as sample_lib
 from gaxla.optim import make_optimizer
@@ -91,6 +92,16 @@ class GANSystem:
     # Width of G's input z: normal part, then the one-hot categorical code (if any).
     self.latent_dim = self.noise_dim + self.latent_categories
     self.generator, self.critic = models.build(config.model, self.example_shape, num_classes)
+    # Packing, instance noise, DiffAugment: every critic input goes through these.
+    self.inputs = CriticInputs(config)
+    critic_options = config.model.critic
+    # Critics whose output for one example depends on the batch (BatchNorm,
+    # minibatch features) see real and fake in separate passes, never mixed.
+    self.separate_critic_passes = bool(
+        critic_options.get("batch_norm", False)
+        or critic_options.get("minibatch_discrimination", 0)
+        or critic_options.get("minibatch_stddev", 0))
+    self.critic_batch_norm = bool(critic_options.get("batch_norm", False))
     loss = losses.get(config.loss.name)
     if config.loss.real_label != 1.0:
       loss = losses.with_label_smoothing(loss, config.loss.real_label)
@@ -131,7 +142,7 @@ class GANSystem:
     g_key, d_key, train_key = jax.random.split(root, 3)
     z = jnp.zeros((1, self.latent_dim), jnp.float32)
     labels = jnp.zeros((1,), jnp.int32)
-    x = jnp.zeros((1,) + self.example_shape, jnp.float32)
+    x = jnp.zeros((1,) + self.inputs.packed_shape(self.example_shape), jnp.float32)
     g_params, g_coll = _split_collections(
         self.generator.init({"params": g_key}, z, labels, train=False))
     d_params, d_coll = _split_collections(
@@ -200,6 +211,14 @@ class GANSystem:
     """D forward in eval mode (no statistics updates)."""
     return self._apply(self.critic, variables, x, labels, False)
 
+  def _critic_for_generator(self, variables, x, labels):
+    """D's logits in G's loss: batch statistics with a BatchNorm critic (as the
+    DCGAN paper, whose G update ran D in training mode; the updated statistics
+    are discarded), eval mode otherwise."""
+    if self.critic_batch_norm:
+      return self._apply(self.critic, variables, x, labels, True)[0]
+    return self._critic_eval(variables, x, labels)
+
   def generate(self, variables, z: jax.Array, labels: jax.Array) -> jax.Array:
     """Samples in eval mode (running BatchNorm stats, no stat updates)."""
     return self.generator.apply(variables, z, labels, train=False)
@@ -212,35 +231,63 @@ class GANSystem:
     g_collections, d = carry
     real, labels, key, update_index = inputs
     z_key, penalty_key = jax.random.split(key)
+    # Folded in, not split: configs without input transforms keep their random streams.
+    input_key = jax.random.fold_in(key, 7)
+    generator_step = update_index // int(self.config.optim.n_critic)
     z = self.sample_latent(z_key, real.shape[0])
     fake, g_collections = self._generate_train(g_params, g_collections, z, labels)
     fake = jax.lax.stop_gradient(fake)
     every = int(self.config.penalty.every)
 
     def critic_loss_fn(d_params, collections, micro, with_penalty: bool):
-      real, fake, labels, penalty_key = micro
-      # One forward over real and fake: one spectral-norm power iteration per update.
-      both = jnp.concatenate([real, fake], axis=0)
-      both_labels = jnp.concatenate([labels, labels], axis=0)
+      real, fake, labels, penalty_key, input_key = micro
+      real_key, fake_key = jax.random.split(input_key)
+      real_in, packed_labels = self.inputs.transform(real, labels, real_key, generator_step)
+      fake_in, _ = self.inputs.transform(fake, labels, fake_key, generator_step)
       variables = {"params": d_params, **collections}
-      logits, d_collections = self._apply(self.critic, variables, both, both_labels, True)
-      real_logits, fake_logits = jnp.split(logits, 2)
+      if self.separate_critic_passes:
+        real_logits, d_collections = self._apply(
+            self.critic, variables, real_in, packed_labels, True)
+        fake_logits, d_collections = self._apply(
+            self.critic, {"params": d_params, **d_collections}, fake_in, packed_labels, True)
+      else:
+        # One forward over real and fake: one spectral-norm power iteration per update.
+        both = jnp.concatenate([real_in, fake_in], axis=0)
+        both_labels = jnp.concatenate([packed_labels, packed_labels], axis=0)
+        logits, d_collections = self._apply(self.critic, variables, both, both_labels, True)
+        real_logits, fake_logits = jnp.split(logits, 2)
       adv = self.loss.critic(real_logits, fake_logits)
       loss = adv
+      bcr_value = jnp.zeros((), jnp.float32)
+      if self.inputs.uses_bcr:
+        # bCR: the critic's output should not change under the augmentation.
+        # Same keys as above, so only the augmentation differs between the two.
+        other = not self.inputs.diff_augment
+        for weight, x, key, logits in ((self.inputs.bcr_real, real, real_key, real_logits),
+                                       (self.inputs.bcr_fake, fake, fake_key, fake_logits)):
+          if weight:
+            x_other, _ = self.inputs.transform(x, labels, key, generator_step, augment=other)
+            # Training mode like the main pass (same spectral-norm sigma); the
+            # statistics updates of this extra pass are dropped.
+            logits_other = self._apply(self.critic, variables, x_other, packed_labels, True)[0]
+            bcr_value = bcr_value + weight * jnp.mean(jnp.square(logits - logits_other))
+        loss = loss + bcr_value
       if self.config.regularizer.orthogonal_d:
         # D keeps its projection embedding in the regularizer (BigGAN-PyTorch D_ortho).
         loss = loss + self.config.regularizer.orthogonal_d * penalties.orthogonal_regularization(
             d_params, exclude=())
       penalty_value = jnp.zeros((), jnp.float32)
       if with_penalty:
-        critic_fn = lambda x: self._critic_eval(variables, x, labels)
+        # The penalty sees the untransformed batches; packing stays part of the critic.
+        critic_fn = lambda x: self._critic_eval(variables, *self.inputs.pack_only(x, labels))
         penalty_value = self.penalty(critic_fn, real, fake, penalty_key)
         # Lazy regularization (StyleGAN2): applied every `every` updates, scaled by it.
         loss = loss + self.config.penalty.weight * every * penalty_value
-      stats = (loss, adv, penalty_value, jnp.mean(real_logits), jnp.mean(fake_logits))
+      stats = (loss, adv, penalty_value, jnp.mean(real_logits), jnp.mean(fake_logits),
+               bcr_value)
       return loss, (d_collections, stats)
 
-    micro = (real, fake, labels, penalty_key)
+    micro = (real, fake, labels, penalty_key, input_key)
 
     def grads_with(with_penalty: bool):
       return lambda: self._accumulated_grads(
@@ -253,7 +300,7 @@ class GANSystem:
       # Only the taken branch runs: skipped updates do not pay for the penalty.
       grads, d_collections, stats = jax.lax.cond(
           (update_index + 1) % every == 0, grads_with(True), grads_with(False))
-    loss, adv, penalty_value, real_mean, fake_mean = stats
+    loss, adv, penalty_value, real_mean, fake_mean, bcr_value = stats
     updates, opt_state = self.d_tx.update(grads, d.opt_state, d.params)
     params = optax.apply_updates(d.params, updates)
     if self.config.weight_clip:
@@ -264,6 +311,8 @@ class GANSystem:
         names.D_REAL_LOGIT: real_mean, names.D_FAKE_LOGIT: fake_mean,
         names.D_GRAD_NORM: optax.tree.norm(grads),
     }
+    if self.inputs.uses_bcr:
+      metrics[names.BCR] = bcr_value
     return (g_collections, d), metrics
 
   def _accumulated_grads(self, loss_fn, params, collections, micro):
@@ -350,14 +399,20 @@ class GANSystem:
     # One generator update against the updated critic.
     real, real_labels = reals[-1], labels[-1]
     z = self.sample_latent(g_key, real.shape[0])
+    g_input_key = jax.random.fold_in(g_key, 7)
 
     def generator_loss_fn(g_params, collections, micro):
-      z, real, real_labels = micro
+      z, real, real_labels, input_key = micro
+      real_key, fake_key = jax.random.split(input_key)
       fake, new_collections = self._generate_train(g_params, collections, z, real_labels)
       critic_vars = d.variables()
-      fake_logits = self._critic_eval(critic_vars, fake, real_labels)
+      # G is scored through the same input transforms as in D's update
+      # (DiffAugment: G's gradient flows through the augmentation).
+      fake_logits = self._critic_for_generator(
+          critic_vars, *self.inputs.transform(fake, real_labels, fake_key, state.step))
       if self.loss.uses_real_in_generator:
-        real_logits = self._critic_eval(critic_vars, real, real_labels)
+        real_logits = self._critic_for_generator(
+            critic_vars, *self.inputs.transform(real, real_labels, real_key, state.step))
       else:
         real_logits = jnp.zeros_like(fake_logits)
       if self.config.loss.top_k < 1.0:
@@ -372,7 +427,7 @@ class GANSystem:
       return loss, (new_collections, loss)
 
     g_grads, g_collections, g_loss = self._accumulated_grads(
-        generator_loss_fn, state.g.params, g_collections, (z, real, real_labels))
+        generator_loss_fn, state.g.params, g_collections, (z, real, real_labels, g_input_key))
     updates, g_opt_state = self.g_tx.update(g_grads, state.g.opt_state, state.g.params)
     g_params = optax.apply_updates(state.g.params, updates)
 

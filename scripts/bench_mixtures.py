@@ -7,6 +7,11 @@ run after another, and reports modes covered and % high-quality samples
 raw numbers as JSON.
 
   python scripts/bench_mixtures.py --seeds 10 --out runs/bench_mixtures.json
+
+A config is a file name in configs/, optionally with its argument, e.g.
+`--configs mog_ring,mog_pacgan:ring4,mog_minibatch:ring`; `--first-seed`
+starts the seeds elsewhere than 0; `--num-steps N` shortens every run to N
+steps (a smaller budget, with the configs' schedules over N steps).
 """
 
 from __future__ import annotations
@@ -24,14 +29,19 @@ ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 
 
 def load_config(name: str):
+  """`configs/NAME.py`, or `configs/FILE.py` with argument ARG for 'FILE:ARG'."""
   from gaxla import config as config_lib
-  return config_lib.from_file(os.path.join(ROOT, "configs", f"{name}.py"))
+  file, _, arg = name.partition(":")
+  return config_lib.from_file(os.path.join(ROOT, "configs", f"{file}.py"), arg or None)
 
 
-def run_one(name: str, seed: int) -> dict:
+def run_one(name: str, seed: int, num_steps: int = 0) -> dict:
   from gaxla import train
   config = load_config(name)
   config.seed = seed
+  if num_steps:
+    # A shorter budget (schedules shrink with it); evaluated and saved at the end.
+    config.num_steps = config.eval_every_steps = config.checkpoint_every_steps = num_steps
   with tempfile.TemporaryDirectory() as workdir:
     start = time.perf_counter()
     _, metrics = train.train_and_evaluate(config, workdir, show_progress=False)
@@ -45,6 +55,9 @@ def run_one(name: str, seed: int) -> dict:
 def main() -> None:
   parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
   parser.add_argument("--seeds", type=int, default=10)
+  parser.add_argument("--first-seed", type=int, default=0)
+  parser.add_argument("--num-steps", type=int, default=0,
+                      help="> 0: train this many steps instead of the config's")
   parser.add_argument("--configs", default="mog_ring,mog_grid")
   parser.add_argument("--out", default="runs/bench_mixtures.json")
   args = parser.parse_args()
@@ -53,8 +66,8 @@ def main() -> None:
 
   results = []
   for name in args.configs.split(","):
-    for seed in range(args.seeds):
-      row = run_one(name, seed)
+    for seed in range(args.first_seed, args.first_seed + args.seeds):
+      row = run_one(name, seed, args.num_steps)
       results.append(row)
       print(json.dumps(row), flush=True)
   os.makedirs(os.path.dirname(os.path.abspath(args.out)), exist_ok=True)

@@ -14,7 +14,7 @@ from gaxla import checkpoint, data, train
 from gaxla.config import ConfigError, validate
 from gaxla.models import progan
 from gaxla.nn.equalized import EqualizedConv, EqualizedDense, he_scale
-from gaxla.nn.minibatch import minibatch_stddev
+from gaxla.nn.minibatch import minibatch_stddev_consecutive as minibatch_stddev
 from gaxla.progressive import blend_reals
 from gaxla.system import system_for
 

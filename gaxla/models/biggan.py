@@ -42,6 +42,7 @@ import jax
 import jax.numpy as jnp
 
 from gaxla.nn import BatchNorm, ConditionalBatchNorm, Conv, Dense, SelfAttention, upsample_nearest
+from gaxla.nn.minibatch import MinibatchDiscrimination, minibatch_stddev
 
 # Generator width multipliers: block i maps G_PLANS[r][i] * ch -> G_PLANS[r][i + 1] * ch
 # channels, doubling the side; the first linear layer outputs G_PLANS[r][0] * ch.
@@ -333,6 +334,11 @@ class BigGANCritic(nn.Module):
   deep: bool = False
   spectral_norm: bool = True
   weight_init: str = "ortho"  # 'ortho', 'xavier' or 'N02'
+  # > 0: minibatch discrimination (Salimans et al. 2016) with this many kernels
+  # of `minibatch_kernel_dim` dims on the pooled features (gaxla/nn/minibatch.py).
+  minibatch_discrimination: int = 0
+  minibatch_kernel_dim: int = 16
+  minibatch_stddev: int = 0   # > 0: ProGAN minibatch stddev channel after the last block
 
   def plan(self, side: int) -> tuple[tuple[int, ...], tuple[bool, ...]]:
     """(width multipliers, downsample flags), one per block."""
@@ -364,10 +370,15 @@ class BigGANCritic(nn.Module):
                    name=f"block{i}", **kwargs)(h, train)
       if h.shape[1] in self.attention_resolutions:
         h = SelfAttention(self.spectral_norm, kernel_init, name=f"attention{i}")(h, train)
+    if self.minibatch_stddev:
+      h = minibatch_stddev(h, self.minibatch_stddev)
     # Sum (not mean) pooling, as BigGAN and SNGAN: the head's scale tracks the side.
     h = jnp.sum(nn.relu(h), axis=(1, 2))
     # Pooled features, readable with mutable=['intermediates'] (tests, probes).
     self.sow("intermediates", "features", h)
+    if self.minibatch_discrimination:
+      h = MinibatchDiscrimination(self.minibatch_discrimination, self.minibatch_kernel_dim,
+                                  name="minibatch_discrimination")(h)
     logits = Dense(1, spectral_norm=self.spectral_norm, kernel_init=kernel_init,
                    name="linear")(h, train)[:, 0]
     if self.num_classes:

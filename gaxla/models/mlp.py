@@ -9,6 +9,8 @@ import jax
 import jax.numpy as jnp
 
 from gaxla.nn import Dense
+from gaxla.nn.minibatch import MinibatchDiscrimination, minibatch_stddev
+from gaxla.nn.virtual_batch_norm import VirtualBatchNorm, with_reference_batch
 
 
 class MLPGenerator(nn.Module):
@@ -20,24 +22,37 @@ class MLPGenerator(nn.Module):
   spectral_norm: bool = False
   batch_norm: bool = False
   embed_dim: int = 16
+  # > 0: virtual batch norm (gaxla/nn/virtual_batch_norm.py) after every hidden
+  # layer, statistics from a fixed reference batch of this many latents.
+  virtual_batch_norm: int = 0
 
   @nn.compact
   def __call__(self, z: jax.Array, labels: jax.Array | None = None, *, train: bool) -> jax.Array:
+    if self.virtual_batch_norm and self.batch_norm:
+      raise ValueError("MLP generator: batch_norm and virtual_batch_norm exclude each other; "
+                       "set one of them")
+    batch = z.shape[0]
+    reference = self.virtual_batch_norm
+    if reference:
+      z, labels = with_reference_batch(z, labels, reference, self.num_classes)
     h = z
     if self.num_classes:
       h = jnp.concatenate([h, nn.Embed(self.num_classes, self.embed_dim)(labels)], -1)
     for width in self.hidden:
       # No bias before a BatchNorm (it would be removed, and its noisy gradient
       # amplified by Adam).
-      h = Dense(width, spectral_norm=self.spectral_norm, use_bias=not self.batch_norm)(h, train)
+      h = Dense(width, spectral_norm=self.spectral_norm,
+                use_bias=not (self.batch_norm or reference))(h, train)
       if self.batch_norm:
         h = nn.BatchNorm(use_running_average=not train, momentum=0.9)(h)
+      if reference:
+        h = VirtualBatchNorm(reference)(h)
       h = nn.relu(h)
     size = 1
     for d in self.out_shape:
       size *= d
-    out = Dense(size, spectral_norm=self.spectral_norm)(h, train)
-    return out.reshape((z.shape[0],) + tuple(self.out_shape))
+    out = Dense(size, spectral_norm=self.spectral_norm)(h, train)[-batch:]
+    return out.reshape((batch,) + tuple(self.out_shape))
 
 
 class MLPCritic(nn.Module):
@@ -47,6 +62,11 @@ class MLPCritic(nn.Module):
   hidden: Sequence[int] = (256, 256, 256)
   spectral_norm: bool = False
   leaky_slope: float = 0.2
+  # > 0: minibatch discrimination (Salimans et al. 2016) with this many kernels
+  # of `minibatch_kernel_dim` dims before the output layer (gaxla/nn/minibatch.py).
+  minibatch_discrimination: int = 0
+  minibatch_kernel_dim: int = 16
+  minibatch_stddev: int = 0   # > 0: ProGAN minibatch stddev feature, this group size
 
   @nn.compact
   def __call__(self, x: jax.Array, labels: jax.Array | None = None, *, train: bool) -> jax.Array:
@@ -54,6 +74,10 @@ class MLPCritic(nn.Module):
     for width in self.hidden:
       h = Dense(width, spectral_norm=self.spectral_norm)(h, train)
       h = nn.leaky_relu(h, self.leaky_slope)
+    if self.minibatch_stddev:
+      h = minibatch_stddev(h, self.minibatch_stddev)
+    if self.minibatch_discrimination:
+      h = MinibatchDiscrimination(self.minibatch_discrimination, self.minibatch_kernel_dim)(h)
     logits = Dense(1, spectral_norm=self.spectral_norm)(h, train)[:, 0]
     if self.num_classes:
       embed = nn.Embed(self.num_classes, h.shape[-1])(labels)

@@ -37,7 +37,7 @@ import jax
 import jax.numpy as jnp
 
 from gaxla.nn.equalized import EqualizedConv, EqualizedDense, pixel_norm
-from gaxla.nn.minibatch import minibatch_stddev
+from gaxla.nn.minibatch import minibatch_stddev_consecutive as minibatch_stddev
 
 PROGRESS = "progress"  # collection: {'phase': int32, 'alpha': float32} of the last step
 
