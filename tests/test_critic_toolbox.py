@@ -193,7 +193,7 @@ def test_vbn_uses_only_the_reference_batch_and_the_example():
 
 # --- DCGAN critic with BatchNorm ------------------------------------------------------
 def test_dcgan_batchnorm_critic_adds_batch_stats_and_trains():
-  config = _image_config()
+  config = _image_config(**{"data.image_size": 16})   # two conv stages: BN on the second
   config.model.critic = dict(base_channels=4, spectral_norm=False, batch_norm=True)
   system = system_for(validate(config))
   state = system.init(0)
