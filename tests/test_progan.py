@@ -14,7 +14,7 @@ from gaxla import checkpoint, data, train
 from gaxla.config import ConfigError, validate
 from gaxla.models import progan
 from gaxla.nn.equalized import EqualizedConv, EqualizedDense, he_scale
-from gaxla.nn.minibatch import minibatch_stddev_consecutive as minibatch_stddev
+from gaxla.nn.minibatch import minibatch_stddev
 from gaxla.progressive import blend_reals
 from gaxla.system import system_for
 
@@ -96,14 +96,14 @@ def test_equalized_layers_store_unit_normal_weights_and_scale_by_he_constant():
 
 def test_minibatch_stddev_groups_consecutive_examples():
   x = np.random.default_rng(1).normal(size=(8, 2, 2, 3)).astype(np.float32)
-  out = np.asarray(minibatch_stddev(jnp.asarray(x), 4))
+  out = np.asarray(minibatch_stddev(jnp.asarray(x), 4, consecutive=True))
   assert out.shape == (8, 2, 2, 4)
   np.testing.assert_array_equal(out[..., :3], x)
   for group in (slice(0, 4), slice(4, 8)):  # [real; fake] halves never share a group
     expected = np.sqrt(x[group].var(axis=0) + 1e-8).mean()
     np.testing.assert_allclose(out[group, ..., 3], expected, rtol=1e-5)
   with pytest.raises(ValueError, match="must divide the batch size 6"):
-    minibatch_stddev(jnp.zeros((6, 2, 2, 1)), 4)
+    minibatch_stddev(jnp.zeros((6, 2, 2, 1)), 4, consecutive=True)
 
 
 # ----------------------------------------------------------------------------

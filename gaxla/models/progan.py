@@ -37,7 +37,7 @@ import jax
 import jax.numpy as jnp
 
 from gaxla.nn.equalized import EqualizedConv, EqualizedDense, pixel_norm
-from gaxla.nn.minibatch import minibatch_stddev_consecutive as minibatch_stddev
+from gaxla.nn.minibatch import minibatch_stddev
 
 PROGRESS = "progress"  # collection: {'phase': int32, 'alpha': float32} of the last step
 
@@ -297,7 +297,7 @@ class ProGANCritic(nn.Module):
       # Every resolution's input layer exists from step 0 (a fixed parameter tree).
       for k in range(len(self.channels) - 1):
         self._from_rgb(k, downsample(x, 2 ** (len(self.channels) - 1 - k)))
-    h = minibatch_stddev(h, self.mbstd_group_size)
+    h = minibatch_stddev(h, self.mbstd_group_size, consecutive=True)
     h = _lrelu(EqualizedConv(self.channels[0], name="conv4")(h))
     features = _lrelu(EqualizedDense(self.channels[0], name="dense4")(h.reshape(h.shape[0], -1)))
     logits = EqualizedDense(1, gain=1.0, name="logit")(features)[:, 0]

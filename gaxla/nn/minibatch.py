@@ -41,46 +41,34 @@ class MinibatchDiscrimination(nn.Module):
     return jnp.concatenate([features, o], axis=-1)
 
 
-def minibatch_stddev(x: jax.Array, group_size: int) -> jax.Array:
+def minibatch_stddev(x: jax.Array, group_size: int, consecutive: bool = False) -> jax.Array:
   """[N, ..., C] -> [N, ..., C + 1]: the group's mean feature stddev appended.
 
-  Groups are strided as in ProGAN: example i belongs to group i mod (N / G).
-  A group smaller than `group_size` is used when the batch is (e.g. the
-  batch of one at init).
+  Groups are strided as in ProGAN's code (example i belongs to group
+  i mod (N / G)), or with `consecutive` runs of `group_size` examples, so a
+  [real; fake] batch with halves divisible by the group size (ProGAN's
+  critic here, gaxla/models/progan.py) never mixes the two in a group. A
+  group smaller than `group_size` is used when the batch is (e.g. the batch
+  of one at init).
   """
   n = x.shape[0]
   group = min(group_size, n)
-  if n % group:
-    raise ValueError(f"minibatch stddev: batch {n} is not divisible by group size {group}; "
-                     "choose model.critic.minibatch_stddev dividing the critic's batch")
-  grouped = x.reshape((group, n // group) + x.shape[1:]).astype(jnp.float32)
-  var = jnp.var(grouped, axis=0)                               # [N/G, ..., C]
+  if group < 1 or n % group:
+    raise ValueError(f"minibatch stddev: group size {group_size} must divide the batch size "
+                     f"{n}; choose model.critic.minibatch_stddev (ProGAN: mbstd_group_size) "
+                     "dividing the critic's batch")
+  if consecutive:   # [N/G, G, ...]: group axis 1
+    grouped, axis = x.reshape((n // group, group) + x.shape[1:]), 1
+  else:             # [G, N/G, ...]: group axis 0
+    grouped, axis = x.reshape((group, n // group) + x.shape[1:]), 0
+  var = jnp.var(grouped.astype(jnp.float32), axis=axis)       # [N/G, ..., C]
   # sqrt has an infinite derivative at 0: the double `where` keeps a constant
   # group's stddev exactly 0 with a zero (not NaN) gradient.
   positive = var > 0
   std = jnp.where(positive, jnp.sqrt(jnp.where(positive, var, 1.0)), 0.0)
   per_group = jnp.mean(std, axis=tuple(range(1, std.ndim)))    # [N/G]
-  feature = jnp.tile(per_group, group)                         # example i -> group i mod N/G
+  # Example i -> its group: runs of G (consecutive) or i mod N/G (strided).
+  feature = jnp.repeat(per_group, group) if consecutive else jnp.tile(per_group, group)
   feature = jnp.broadcast_to(feature.reshape((n,) + (1,) * (x.ndim - 1)),
                              x.shape[:-1] + (1,)).astype(x.dtype)
-  return jnp.concatenate([x, feature], axis=-1)
-
-
-def minibatch_stddev_consecutive(x: jax.Array, group_size: int) -> jax.Array:
-  """`minibatch_stddev` with groups of consecutive examples, for [real; fake] batches.
-
-  ProGAN's critic here (gaxla/models/progan.py) sees real and fake in one
-  batch; runs of `group_size` consecutive examples never mix the two halves
-  when each half is a multiple of the group size. [B, H, W, C] -> [B, H, W, C + 1].
-  """
-  batch = x.shape[0]
-  group = min(group_size, batch)
-  if group < 1 or batch % group:
-    raise ValueError(f"minibatch_stddev: group_size {group_size} must divide the batch "
-                     f"size {batch}; choose a batch size that is a multiple of it.")
-  grouped = x.reshape((batch // group, group) + x.shape[1:]).astype(jnp.float32)
-  std = jnp.sqrt(jnp.var(grouped, axis=1) + 1e-8)          # [B/G, H, W, C]
-  spread = jnp.mean(std, axis=(1, 2, 3))                    # [B/G]
-  spread = jnp.repeat(spread, group)[:, None, None, None]   # one value per example
-  feature = jnp.broadcast_to(spread, x.shape[:3] + (1,)).astype(x.dtype)
   return jnp.concatenate([x, feature], axis=-1)
