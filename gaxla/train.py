@@ -156,7 +156,7 @@ def _train(config: ml_collections.ConfigDict, workdir: str, is_chief: bool,
   if state is None:
     state = system.init_state(config.seed)
   start_step = int(state.step)
-  if start_step and hasattr(source, "restore"):   # the grain iterator, where it stopped
+  if start_step:   # e.g. the grain iterator, where it stopped
     source.restore(checkpoint.data_state(manager, start_step), start_step)
   if start_step > config.num_steps:
     manager.close()
@@ -236,7 +236,7 @@ def _train(config: ml_collections.ConfigDict, workdir: str, is_chief: bool,
       # Checkpoint.
       if save_now:
         checkpoint.save(manager, done, state, metrics=results,
-                        data_state=source.state(done) if hasattr(source, "state") else None)
+                        data_state=source.state(done))
       log.advance(done)
 
       # Collapse monitor: go on, warn, or stop.
@@ -273,8 +273,7 @@ def _train(config: ml_collections.ConfigDict, workdir: str, is_chief: bool,
         prefetch.ahead(done, _call_end(done, config) - done)
   finally:
     preemption.close()
-    if hasattr(source, "close"):   # grain worker processes
-      source.close()
+    source.close()   # grain worker processes
     log.close()
     _close(manager)
   return state, last

@@ -96,8 +96,7 @@ def main() -> None:
       for step in range(args.warmup, args.warmup + args.steps):
         source.batch(step)
       seconds = time.perf_counter() - start
-      if hasattr(source, "close"):
-        source.close()
+      source.close()
       print(json.dumps({"path": "grain", "workers": workers, "images_per_s": round(
           args.steps * args.batch_size / seconds, 1), **common}), flush=True)
 

@@ -191,8 +191,7 @@ def main() -> None:
     jax.block_until_ready(metrics)
     with_data_s = (time.perf_counter() - start) / args.data_steps
     data_wait_ms = round(1000 * max(0.0, with_data_s - step_s), 2)
-    if hasattr(source, "close"):   # grain worker processes
-      source.close()
+    source.close()
   device = jax.devices()[0]
   utilization = mfu(step_flops, step_s, device.device_kind, jax.device_count(),
                     config.compute_dtype)

@@ -21,6 +21,7 @@ from gaxla import config as config_lib
 from gaxla.system import system_for
 from gaxla import workdir as workdir_lib
 from gaxla.config import ConfigError
+from gaxla.data.pipeline import Source
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 TESTS = os.path.join(ROOT, "tests")
@@ -153,7 +154,7 @@ def test_best_metric_must_be_an_eval_metric_and_best_needs_one(tmp_path):
 # ----------------------------------------------------------------------------
 # Exact resume and SIGTERM
 # ----------------------------------------------------------------------------
-class _RecordingSource:
+class _RecordingSource(Source):
   """Wraps a data source: records every batch; sends SIGTERM to itself at one step."""
 
   def __init__(self, source, sigterm_at):

@@ -17,6 +17,7 @@ from gaxla.nn.equalized import EqualizedConv, EqualizedDense, he_scale
 from gaxla.nn.minibatch import minibatch_stddev
 from gaxla.progressive import blend_reals
 from gaxla.system import system_for
+from gaxla.data.pipeline import Source
 
 
 def tiny_progan_config(**overrides):
@@ -173,7 +174,7 @@ def test_state_holds_every_resolution_and_a_phase_leaves_higher_ones_alone():
 # ----------------------------------------------------------------------------
 # Resume inside a fade, through the real checkpoint path
 # ----------------------------------------------------------------------------
-class _SigtermAt:
+class _SigtermAt(Source):
   def __init__(self, source, at):
     self.source, self.at = source, at
 

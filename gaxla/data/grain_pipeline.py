@@ -43,6 +43,8 @@ from __future__ import annotations
 import grain
 import numpy as np
 
+from gaxla.data.pipeline import Source
+
 _HORIZON = 1 << 40  # steps the pipeline may run ahead to; it stops where training stops
 _STATES_KEPT = 8    # iterator states remembered for steps already handed out (device prefetch)
 
@@ -108,7 +110,7 @@ class _ProcessRows(grain.MapDataset):
     return self._parent[batch * self._batch + self._start + row]
 
 
-class GrainPipeline:
+class GrainPipeline(Source):
   """Training batches of a random-access image source through grain (see the module doc).
 
   `batch(step)` returns {'x': float32 [n_critic, rows, size, size, C] in

@@ -32,7 +32,31 @@ def stacked_batches(source, step: int, num: int) -> dict[str, np.ndarray]:
   return {key: np.stack([b[key] for b in batches]) for key in batches[0]}
 
 
-class MixtureSource:
+class Source:
+  """What the training loop asks of every data source.
+
+  `batch(step)` is required. Sources that keep iterator state (the grain
+  pipeline, gaxla/data/grain_pipeline.py) override `state` / `restore`, and
+  those that own worker processes override `close`; for the pure-function
+  sources here they have nothing to do.
+  """
+
+  def batch(self, step: int) -> dict[str, np.ndarray]:
+    raise NotImplementedError
+
+  def state(self, step: int) -> dict | None:
+    """JSON-able state from which `batch(step)` comes next; None: the step says it all."""
+    return None
+
+  def restore(self, state: dict | None, step: int) -> bool:
+    """Resumes from `state()` saved at `step`; True when it was used."""
+    return False
+
+  def close(self) -> None:
+    """Releases workers, if any."""
+
+
+class MixtureSource(Source):
   """Fresh samples from a 2-D mixture for every step."""
 
   def __init__(self, mixture: Mixture, batch_size: int, n_critic: int, seed: int,
@@ -50,7 +74,7 @@ class MixtureSource:
     return {"x": points, "label": np.zeros(points.shape[:2], np.int32)}
 
 
-class ArraySource:
+class ArraySource(Source):
   """Batches from in-memory arrays, reshuffled every epoch.
 
   Example positions are numbered globally: position p is example
