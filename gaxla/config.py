@@ -311,7 +311,7 @@ def validate(config: ml_collections.ConfigDict) -> ml_collections.ConfigDict:
   Returns:
     The same config, for chaining.
   """
-  from gaxla import data, losses, penalties, models
+  from gaxla import data, losses, optim, penalties, models
 
   _check_keys(config, defaults(), "")
   for key in ("num_steps", "batch_size", "log_every_steps", "eval_every_steps",
@@ -366,8 +366,8 @@ def validate(config: ml_collections.ConfigDict) -> ml_collections.ConfigDict:
   for role in ("generator", "critic"):
     opt = config.optim[role]
     key = f"optim.{role}"
-    _require(opt.name in ("adam", "rmsprop", "sgd"), f"{key}.name",
-             f"is {opt.name!r}, which is not known. Valid names: adam, rmsprop, sgd.")
+    _require(opt.name in optim.OPTIMIZERS, f"{key}.name",
+             f"is {opt.name!r}, which is not known. Valid names: {', '.join(optim.OPTIMIZERS)}.")
     _require(opt.momentum >= 0, f"{key}.momentum", f"must be >= 0, got {opt.momentum!r}.")
     _require(0 <= opt.rms_decay < 1, f"{key}.rms_decay",
              f"must be in [0, 1), got {opt.rms_decay!r}.")

@@ -10,6 +10,8 @@ from __future__ import annotations
 
 import optax
 
+OPTIMIZERS = ("adam", "rmsprop", "sgd")  # values of optim.{generator,critic}.name
+
 
 def learning_rate(opt_config, num_steps: int) -> optax.Schedule:
   """The schedule for one side: optional linear warm-up, then constant/linear/cosine."""
@@ -55,5 +57,5 @@ def make_optimizer(opt_config, num_steps: int) -> optax.GradientTransformation:
   elif name == "sgd":
     chain.append(optax.sgd(lr, momentum=momentum))
   else:
-    raise ValueError(f"unknown optimizer {name!r}; valid names: adam, rmsprop, sgd")
+    raise ValueError(f"unknown optimizer {name!r}; valid names: {', '.join(OPTIMIZERS)}")
   return optax.chain(*chain)
