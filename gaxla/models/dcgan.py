@@ -102,6 +102,8 @@ class DCGANCritic(nn.Module):
                spectral_norm=self.spectral_norm)(h, train)
       h = nn.leaky_relu(h, self.leaky_slope)
     h = h.reshape(h.shape[0], -1)
+    # Flattened last conv features, readable with mutable=['intermediates'] (feature matching).
+    self.sow("intermediates", "features", h)
     logits = Dense(1, spectral_norm=self.spectral_norm)(h, train)[:, 0]
     if self.num_classes and self.conditioning == "projection":
       embed = nn.Embed(self.num_classes, h.shape[-1])(labels)

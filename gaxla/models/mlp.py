@@ -54,6 +54,8 @@ class MLPCritic(nn.Module):
     for width in self.hidden:
       h = Dense(width, spectral_norm=self.spectral_norm)(h, train)
       h = nn.leaky_relu(h, self.leaky_slope)
+    # Last hidden layer, readable with mutable=['intermediates'] (feature matching).
+    self.sow("intermediates", "features", h)
     logits = Dense(1, spectral_norm=self.spectral_norm)(h, train)[:, 0]
     if self.num_classes:
       embed = nn.Embed(self.num_classes, h.shape[-1])(labels)
