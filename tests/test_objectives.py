@@ -126,3 +126,21 @@ def test_historical_average_running_mean_and_penalty():
   # No past thetas: no penalty.
   assert float(objectives.history_penalty(state.g.params,
                                           objectives.history_init(state.g.params))) == 0.0
+
+
+def test_historical_average_state_is_checkpointed(tmp_path):
+  from gaxla import checkpoint
+  from gaxla import workdir as workdir_lib
+  config = validate(tiny_mlp_config(**{"regularizer.historical_average_d": 1.0}))
+  system = system_for(config)
+  state, _ = jax.jit(system.step)(system.init(0), _batch(system))
+  assert set(state.history) == {"d"}
+  workdir_lib.write_config(config, str(tmp_path))
+  manager = checkpoint.make_manager(str(tmp_path), config)
+  checkpoint.save(manager, 1, state)
+  manager.wait_until_finished()
+  restored = checkpoint.restore(manager, system.abstract_state(), 1)
+  manager.close()
+  assert int(restored.history["d"]["count"]) == 1
+  for a, b in zip(jax.tree.leaves(restored.history), jax.tree.leaves(state.history)):
+    np.testing.assert_array_equal(np.asarray(a), np.asarray(b))
