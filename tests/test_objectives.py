@@ -144,3 +144,16 @@ def test_historical_average_state_is_checkpointed(tmp_path):
   assert int(restored.history["d"]["count"]) == 1
   for a, b in zip(jax.tree.leaves(restored.history), jax.tree.leaves(state.history)):
     np.testing.assert_array_equal(np.asarray(a), np.asarray(b))
+
+
+def test_bad_objective_settings_name_the_key():
+  import pytest
+
+  from gaxla.config import ConfigError
+  bad = [({"unroll.steps": -1}, "'unroll.steps'"),
+         ({"feature_matching.weight": -1.0}, "'feature_matching.weight'"),
+         ({"feature_matching.adversarial": False}, "'feature_matching.adversarial'"),
+         ({"regularizer.historical_average_g": -0.1}, "'regularizer.historical_average_g'")]
+  for overrides, needle in bad:
+    with pytest.raises(ConfigError, match=needle):
+      validate(tiny_mlp_config(**overrides))
