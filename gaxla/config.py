@@ -136,7 +136,18 @@ def defaults() -> ml_collections.ConfigDict:
   config.regularizer = ml_collections.ConfigDict(dict(
       orthogonal_g=0.0,       # BigGAN orthogonal reg. on G (paper: 1e-4); 0 = off
       orthogonal_d=0.0,       # the same on D (BigGAN-PyTorch D_ortho); 0 = off
+      # Historical averaging (Salimans et al. 2016): weight * ||theta - mean of past
+      # thetas||^2 on G / D; the running means live in the state. 0 = off.
+      historical_average_g=0.0,
+      historical_average_d=0.0,
   ))
+  # Unrolled GAN (Metz et al. 2017): G's loss against the critic after `steps`
+  # lookahead critic updates, differentiated through them (gaxla/objectives.py).
+  config.unroll = ml_collections.ConfigDict(dict(steps=0))
+  # Feature matching (Salimans et al. 2016): weight * ||E f(x) - E f(G(z))||^2 on
+  # the critic's last hidden features joins G's loss; adversarial=False drops
+  # the adversarial term (feature matching alone). weight 0 = off.
+  config.feature_matching = ml_collections.ConfigDict(dict(weight=0.0, adversarial=True))
 
   config.optim = ml_collections.ConfigDict(dict(
       n_critic=1,             # critic updates per generator update
@@ -356,7 +367,7 @@ def validate(config: ml_collections.ConfigDict) -> ml_collections.ConfigDict:
              f"needs a generator loss that is a mean over fakes; '{config.loss.name}' "
              "is relativistic. Use top_k = 1.0 or another loss.")
   _require(config.weight_clip >= 0, "weight_clip", f"must be >= 0, got {config.weight_clip!r}.")
-  for key in ("orthogonal_g", "orthogonal_d"):
+  for key in ("orthogonal_g", "orthogonal_d", "historical_average_g", "historical_average_d"):
     value = config.regularizer[key]
     _require(isinstance(value, (int, float)) and value >= 0, f"regularizer.{key}",
              f"must be a number >= 0 (0 = off), got {value!r}.")
@@ -407,6 +418,13 @@ def validate(config: ml_collections.ConfigDict) -> ml_collections.ConfigDict:
            f"must be an integer >= 1, got {config.penalty.every!r}.")
   _require(isinstance(config.model.latent_categories, int) and config.model.latent_categories >= 0,
            "model.latent_categories", "must be an integer >= 0 (0 = no categorical code).")
+  _require(isinstance(config.unroll.steps, int) and config.unroll.steps >= 0, "unroll.steps",
+           f"must be an integer >= 0 (0 = off), got {config.unroll.steps!r}.")
+  fm = config.feature_matching
+  _require(isinstance(fm.weight, (int, float)) and fm.weight >= 0, "feature_matching.weight",
+           f"must be a number >= 0 (0 = off), got {fm.weight!r}.")
+  _require(fm.adversarial or fm.weight > 0, "feature_matching.adversarial",
+           "is False with feature_matching.weight = 0: G would have no loss. Set a weight > 0.")
   _require(config.eval.num_samples > 0, "eval.num_samples", "must be > 0.")
   _require(config.eval.grid_size > 0, "eval.grid_size", "must be > 0.")
   _check_eval(config)

@@ -6,6 +6,8 @@ GANState
                 spectral-norm `u`/`sigma` in 'batch_stats'), optax state
   g_ema_params  exponential moving average of the generator params
   rng           uint32 key data; the step folds the step number into it
+  history       None, or {'g'/'d': {'mean', 'count'}}: running means of past
+                params for historical averaging (gaxla/objectives.py)
 
 Optax transformations and Flax modules are not pytrees; they live in the
 `GANSystem` (see system.py) that builds and runs the step.
@@ -39,6 +41,7 @@ class GANState:
   d: Player
   g_ema_params: Any
   rng: jax.Array
+  history: Any = None
 
   def ema_generator_variables(self) -> dict:
     """Generator variables with EMA params (BatchNorm stats from the raw G)."""

@@ -27,7 +27,7 @@ import jax.numpy as jnp
 import ml_collections
 import optax
 
-from gaxla import data, losses, models, parallel, penalties
+from gaxla import data, losses, models, objectives, parallel, penalties
 from gaxla.critic_inputs import CriticInputs
 from gaxla import metrics as names
 from gaxla import sample as sample_lib
@@ -153,7 +153,18 @@ class GANSystem:
         d=Player(d_params, d_coll, self.d_tx.init(d_params)),
         g_ema_params=jax.tree.map(jnp.copy, g_params),
         rng=jax.random.key_data(train_key),
+        history=self._init_history(g_params, d_params),
     )
+
+  def _init_history(self, g_params, d_params) -> dict | None:
+    """Historical-averaging running means for the players that use them (None if neither)."""
+    reg = self.config.regularizer
+    history = {}
+    if reg.historical_average_g:
+      history["g"] = objectives.history_init(g_params)
+    if reg.historical_average_d:
+      history["d"] = objectives.history_init(d_params)
+    return history or None
 
   def abstract_state(self) -> GANState:
     """Shapes, dtypes and shardings of the state, without computing it.
@@ -228,7 +239,7 @@ class GANSystem:
   # --------------------------------------------------------------------------
   def _critic_update(self, g_params, carry, inputs):
     """One critic update on one real batch (optionally in accumulated micro-batches)."""
-    g_collections, d = carry
+    g_collections, d, history_d = carry
     real, labels, key, update_index = inputs
     z_key, penalty_key = jax.random.split(key)
     # Folded in, not split: configs without input transforms keep their random streams.
@@ -276,6 +287,9 @@ class GANSystem:
         # D keeps its projection embedding in the regularizer (BigGAN-PyTorch D_ortho).
         loss = loss + self.config.regularizer.orthogonal_d * penalties.orthogonal_regularization(
             d_params, exclude=())
+      if history_d is not None:
+        loss = loss + self.config.regularizer.historical_average_d * objectives.history_penalty(
+            d_params, history_d)
       penalty_value = jnp.zeros((), jnp.float32)
       if with_penalty:
         # The penalty sees the untransformed batches; packing stays part of the critic.
@@ -305,6 +319,8 @@ class GANSystem:
     params = optax.apply_updates(d.params, updates)
     if self.config.weight_clip:
       params = penalties.clip_weights(params, self.config.weight_clip)
+    if history_d is not None:
+      history_d = objectives.history_update(history_d, d.params)
     d = Player(params, d_collections, opt_state)
     metrics = {
         names.D_LOSS: adv, names.PENALTY: penalty_value, names.D_TOTAL_LOSS: loss,
@@ -313,7 +329,7 @@ class GANSystem:
     }
     if self.inputs.uses_bcr:
       metrics[names.BCR] = bcr_value
-    return (g_collections, d), metrics
+    return (g_collections, d, history_d), metrics
 
   def _accumulated_grads(self, loss_fn, params, collections, micro):
     """Gradient of `loss_fn` over a batch, in `grad_accum_steps` micro-batches.
@@ -386,50 +402,33 @@ class GANSystem:
     # A Python loop, unrolled at trace time: XLA:CPU runs convolutions inside a
     # while loop (lax.scan, even with unroll=True) ~7x slower, measured 162 vs
     # 22 ms per quick-start step. n_critic is small, so compile time stays low.
-    carry = (state.g.collections, state.d)
+    history = dict(state.history or {})
+    carry = (state.g.collections, state.d, history.get("d"))
     critic_keys = jax.random.split(critic_key, n_critic)
     per_update = []
     for i in range(n_critic):
       carry, update_metrics = self._critic_update(
           state.g.params, carry, (reals[i], labels[i], critic_keys[i], state.step * n_critic + i))
       per_update.append(update_metrics)
-    g_collections, d = carry
+    g_collections, d, history_d = carry
+    if history_d is not None:
+      history["d"] = history_d
     d_metrics = jax.tree.map(lambda *v: jnp.mean(jnp.stack(v)), *per_update)
 
     # One generator update against the updated critic.
     real, real_labels = reals[-1], labels[-1]
+    # Folded, not split, so that g_key (and so z) stays what it is without unrolling.
+    unroll_key = jax.random.fold_in(g_key, 1)
     z = self.sample_latent(g_key, real.shape[0])
     g_input_key = jax.random.fold_in(g_key, 7)
-
-    def generator_loss_fn(g_params, collections, micro):
-      z, real, real_labels, input_key = micro
-      real_key, fake_key = jax.random.split(input_key)
-      fake, new_collections = self._generate_train(g_params, collections, z, real_labels)
-      critic_vars = d.variables()
-      # G is scored through the same input transforms as in D's update
-      # (DiffAugment: G's gradient flows through the augmentation).
-      fake_logits = self._critic_for_generator(
-          critic_vars, *self.inputs.transform(fake, real_labels, fake_key, state.step))
-      if self.loss.uses_real_in_generator:
-        real_logits = self._critic_for_generator(
-            critic_vars, *self.inputs.transform(real, real_labels, real_key, state.step))
-      else:
-        real_logits = jnp.zeros_like(fake_logits)
-      if self.config.loss.top_k < 1.0:
-        # With accumulation, the top k are chosen within each micro-batch.
-        loss = self._top_k_generator_loss(fake_logits, state.step)
-      else:
-        loss = self.loss.generator(real_logits, fake_logits)
-      if self.config.regularizer.orthogonal_g:
-        # Skips embedding tables: BigGAN leaves G's shared class embedding out.
-        loss = loss + self.config.regularizer.orthogonal_g * penalties.orthogonal_regularization(
-            g_params)
-      return loss, (new_collections, loss)
-
+    generator_loss_fn = self.generator_objective(d, state.step, history.get("g"))
     g_grads, g_collections, g_loss = self._accumulated_grads(
-        generator_loss_fn, state.g.params, g_collections, (z, real, real_labels, g_input_key))
+        generator_loss_fn, state.g.params, g_collections,
+        (z, real, real_labels, g_input_key, unroll_key))
     updates, g_opt_state = self.g_tx.update(g_grads, state.g.opt_state, state.g.params)
     g_params = optax.apply_updates(state.g.params, updates)
+    if "g" in history:
+      history["g"] = objectives.history_update(history["g"], state.g.params)
 
     # EMA of G: copy the params until `start_step`, then average.
     decay = jnp.where(state.step >= self.config.ema.start_step, self.config.ema.decay, 0.0)
@@ -442,9 +441,61 @@ class GANSystem:
         d=d,
         g_ema_params=g_ema,
         rng=state.rng,
+        history=history or None,
     )
     metrics = {**d_metrics, names.G_LOSS: g_loss, names.G_GRAD_NORM: optax.tree.norm(g_grads)}
     return new_state, metrics
+
+  def generator_objective(self, d: Player, step: jax.Array, history_g: dict | None = None):
+    """G's loss against critic `d`: `(g_params, collections, micro) -> (loss, (collections, loss))`.
+
+    `micro` is (z, real, real_labels, input_key, unroll_key). Pure; `step` sets
+    the top-k fraction and the input transforms' schedules. Unrolling
+    (`unroll.steps`), feature matching and G's historical averaging enter here
+    (gaxla/objectives.py).
+    """
+    unroll = int(self.config.unroll.steps)
+    fm = self.config.feature_matching
+
+    def generator_loss_fn(g_params, collections, micro):
+      z, real, real_labels, input_key, unroll_key = micro
+      real_key, fake_key = jax.random.split(input_key)
+      fake, new_collections = self._generate_train(g_params, collections, z, real_labels)
+      if unroll:
+        critic_vars = objectives.unrolled_critic_variables(
+            self, d, g_params, collections, real, real_labels, unroll_key, unroll)
+      else:
+        critic_vars = d.variables()
+      # G is scored through the same input transforms as in D's update
+      # (DiffAugment: G's gradient flows through the augmentation).
+      fake_logits = self._critic_for_generator(
+          critic_vars, *self.inputs.transform(fake, real_labels, fake_key, step))
+      if self.loss.uses_real_in_generator:
+        real_logits = self._critic_for_generator(
+            critic_vars, *self.inputs.transform(real, real_labels, real_key, step))
+      else:
+        real_logits = jnp.zeros_like(fake_logits)
+      if self.config.loss.top_k < 1.0:
+        # With accumulation, the top k are chosen within each micro-batch.
+        loss = self._top_k_generator_loss(fake_logits, step)
+      else:
+        loss = self.loss.generator(real_logits, fake_logits)
+      if self.config.regularizer.orthogonal_g:
+        # Skips embedding tables: BigGAN leaves G's shared class embedding out.
+        loss = loss + self.config.regularizer.orthogonal_g * penalties.orthogonal_regularization(
+            g_params)
+      if fm.weight:
+        features = [objectives.critic_features(self, critic_vars,
+                                               *self.inputs.pack_only(x, real_labels))
+                    for x in (real, fake)]
+        matching = objectives.feature_matching_loss(*features)
+        loss = (loss if fm.adversarial else 0.0) + fm.weight * matching
+      if history_g is not None:
+        loss = loss + self.config.regularizer.historical_average_g * objectives.history_penalty(
+            g_params, history_g)
+      return loss, (new_collections, loss)
+
+    return generator_loss_fn
 
   def steps(self, state: GANState, batches: dict) -> tuple[GANState, dict]:
     """`step` over batches stacked on a leading axis; the last step's metrics (pure)."""

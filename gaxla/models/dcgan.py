@@ -127,6 +127,9 @@ class DCGANCritic(nn.Module):
       if normed:
         h = nn.BatchNorm(use_running_average=not train, momentum=0.9)(h)
       h = nn.leaky_relu(h, self.leaky_slope)
+    # Flattened last conv features, per example (before any minibatch layer), readable with
+    # mutable=['intermediates'] (feature matching).
+    self.sow("intermediates", "features", h.reshape(h.shape[0], -1))
     if self.minibatch_stddev:
       h = minibatch_stddev(h, self.minibatch_stddev)
     h = h.reshape(h.shape[0], -1)

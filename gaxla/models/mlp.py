@@ -74,6 +74,9 @@ class MLPCritic(nn.Module):
     for width in self.hidden:
       h = Dense(width, spectral_norm=self.spectral_norm)(h, train)
       h = nn.leaky_relu(h, self.leaky_slope)
+    # Last hidden layer, per example (before any minibatch layer), readable with
+    # mutable=['intermediates'] (feature matching).
+    self.sow("intermediates", "features", h)
     if self.minibatch_stddev:
       h = minibatch_stddev(h, self.minibatch_stddev)
     if self.minibatch_discrimination:
