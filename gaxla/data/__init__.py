@@ -5,6 +5,7 @@
 | ring, grid     | points | PacGAN 2-D Gaussian mixtures                 | none     |
 | digits         | images | scikit-learn's bundled 8x8 digits, 10 classes | none     |
 | fashion_mnist  | images | 28x28 Fashion-MNIST via tfds (offline build)  | none if Debian's dataset-fashion-mnist is installed |
+| stacked_fashion_mnist | images | 28x28x3: three independent Fashion-MNIST images as channels (1,000 modes; unconditional) | as fashion_mnist |
 | cifar10        | images | 32x32 CIFAR-10, tfds `cifar10`, streamed       | prepare with `tfds build` (needs TF once) |
 | imagenet2012   | images | ImageNet ILSVRC2012, tfds, streamed, centre-cropped to data.image_size (default 128) | manual tars + `tfds build` |
 | folder         | images | your own images (class subfolders -> labels, flat -> unconditional), streamed | `gaxla prepare` into data.data_dir |
@@ -40,6 +41,8 @@ DATASETS = {
     "grid": DatasetInfo("grid", "points", 0, (2,)),
     "digits": DatasetInfo("digits", "images", 10, (8, 8, 1)),
     "fashion_mnist": DatasetInfo("fashion_mnist", "images", 10, (28, 28, 1)),
+    # Unconditional: its 1,000 class triples are counted, not conditioned on.
+    "stacked_fashion_mnist": DatasetInfo("stacked_fashion_mnist", "images", 0, (28, 28, 3)),
     "cifar10": DatasetInfo("cifar10", "images", 10, (32, 32, 3)),
     # Native sizes vary; examples are centre-cropped and resized to 128 unless
     # data.image_size says otherwise.
@@ -51,6 +54,8 @@ _STREAMED = ("cifar10", "imagenet2012")   # read by index from tfds, not loaded 
 GRAIN_DATASETS = _STREAMED + ("folder",)   # fed by the grain pipeline (grain_pipeline.py)
 # The labelled held-out split behind our 'test' (ImageNet's own 'test' has no labels).
 _SPLIT_NAMES = {"imagenet2012": {"test": "validation"}}
+# Stacked sets for evaluation pair images by seeded permutations, one seed per split.
+SPLITS_SEED = {"train": 0, "test": 1}
 
 
 def get_info(dataset) -> DatasetInfo:
@@ -136,11 +141,15 @@ def load_images(data_config, split: str = "train",
   if name == "digits":
     from gaxla.data import digits
     images, labels = digits.load()
-  elif name == "fashion_mnist":
+  elif name in ("fashion_mnist", "stacked_fashion_mnist"):
     from gaxla.data import fashion_mnist
     images, labels = fashion_mnist.load(
         split, data_dir=data_config.data_dir or None,
         source_dir=data_config.source_dir or None)
+    if name == "stacked_fashion_mnist":
+      # A fixed stacked set as large as the split (labels: the mode index).
+      from gaxla.data import stacked
+      images, labels = stacked.stack(images, labels, len(images), seed=SPLITS_SEED[split])
   else:
     raise ValueError(f"dataset {name!r} has no images")
   if limit:
@@ -179,7 +188,7 @@ def describe_source(data_config, split: str) -> dict:
   elif name in _STREAMED:
     from gaxla.data import tfds_images
     out.update(tfds_images.describe(_open(data_config, split)))
-  elif name == "fashion_mnist":
+  elif name in ("fashion_mnist", "stacked_fashion_mnist"):
     from gaxla.data import fashion_mnist
     out["version"] = str(fashion_mnist.GaxlaFashionMnist.VERSION)
   return out
@@ -214,5 +223,11 @@ def make_source(data_config, batch_size: int, n_critic: int, seed: int,
                          n_critic, seed, rows=rows, shard_options=shard_options,
                          workers=data_config.get("workers", 0),
                          random_flip=data_config.get("random_flip", False))
+  if info.name == "stacked_fashion_mnist":
+    from gaxla.data import stacked
+    single = data_config.copy_and_resolve_references()
+    single.name = "fashion_mnist"
+    images, labels = load_images(single, "train")
+    return stacked.StackedSource(images, labels, batch_size, n_critic, seed, rows)
   images, labels = load_images(data_config, "train")
   return ArraySource(images, labels, batch_size, n_critic, seed, rows)

@@ -32,6 +32,7 @@ from gaxla.evaluate.evaluators import (
   EVALUATORS,
   NEEDS_LABELS,
   POINTS_ONLY,
+  STACKED_ONLY,
   USES_FEATURE_SPACE,
   USES_INCEPTION,
   Evaluator,
@@ -103,8 +104,8 @@ def real_splits(config, names=None) -> dict[str, list[str]]:
   splits: dict[str, list[str]] = {}
   for name in names:
     needed = ()
-    if name in NEEDS_LABELS or (name in USES_FEATURE_SPACE
-                                and config.eval.feature_extractor == "classifier"):
+    if name in NEEDS_LABELS or name in STACKED_ONLY or (
+        name in USES_FEATURE_SPACE and config.eval.feature_extractor == "classifier"):
       needed = ("train", "test")
     elif name in USES_FEATURE_SPACE:
       needed = ("train",)
@@ -133,6 +134,9 @@ def check(config, names=None, check_files: bool = True) -> None:
     if name not in POINTS_ONLY and info.kind == "points":
       raise ValueError(f"evaluator '{name}' is for images; '{info.name}' is a 2-D mixture "
                        "(use mode_coverage)")
+    if name in STACKED_ONLY and info.name != "stacked_fashion_mnist":
+      raise ValueError(f"evaluator '{name}' is for data.name 'stacked_fashion_mnist', "
+                       f"not '{info.name}'")
     if name in NEEDS_LABELS and not info.num_classes:
       raise ValueError(f"evaluator '{name}' needs a labelled dataset; '{info.name}' has none")
   if config.eval.feature_extractor not in FEATURE_SPACES:

@@ -34,17 +34,39 @@ def mode_coverage(samples: np.ndarray, modes: np.ndarray, std: float,
   dist = np.linalg.norm(samples[:, None, :] - modes[None, :, :], axis=-1)
   nearest = np.argmin(dist, axis=1)
   high_quality = dist[np.arange(len(samples)), nearest] <= num_std * std
-  counts = np.bincount(nearest[high_quality], minlength=len(modes)).astype(np.float64)
+  return {**mode_histogram(nearest[high_quality], len(modes)),
+          "num_modes": float(len(modes)), "high_quality": float(high_quality.mean())}
+
+
+def mode_histogram(mode_ids: np.ndarray, num_modes: int) -> dict[str, float]:
+  """Modes hit and KL(p || uniform) of the histogram of `mode_ids` over `num_modes`.
+
+  Returns {'modes_covered': modes with at least one sample, 'reverse_kl':
+  sum_k p_k log(K p_k) in nats (inf without samples)}.
+  """
+  counts = np.bincount(np.asarray(mode_ids, np.int64), minlength=num_modes).astype(np.float64)
   total = counts.sum()
   if total == 0:
     reverse_kl = float("inf")
   else:
     p = counts / total
     nz = p > 0
-    reverse_kl = float(np.sum(p[nz] * np.log(p[nz] * len(modes))))
-  return {
-      "modes_covered": float(np.count_nonzero(counts)),
-      "num_modes": float(len(modes)),
-      "high_quality": float(high_quality.mean()),
-      "reverse_kl": reverse_kl,
-  }
+    reverse_kl = float(np.sum(p[nz] * np.log(p[nz] * num_modes)))
+  return {"modes_covered": float(np.count_nonzero(counts)), "reverse_kl": reverse_kl}
+
+
+def stacked_mode_coverage(channel_classes: np.ndarray, classes_per_channel: int = 10
+                          ) -> dict[str, float]:
+  """Stacked-MNIST protocol (VEEGAN, PacGAN): modes are per-channel class tuples.
+
+  Args:
+    channel_classes: [N, C] the class a classifier gives each channel of each sample.
+    classes_per_channel: classes of the single-channel dataset (10).
+
+  Returns:
+    {'modes_covered' (of classes_per_channel ** C), 'reverse_kl'}.
+  """
+  channel_classes = np.asarray(channel_classes, np.int64)
+  num_channels = channel_classes.shape[1]
+  weights = classes_per_channel ** np.arange(num_channels - 1, -1, -1)
+  return mode_histogram(channel_classes @ weights, classes_per_channel ** num_channels)
