@@ -1,7 +1,23 @@
 """Shared test set-up: fast compiles and tiny configs."""
 
-import jax
-import pytest
+import atexit
+import os
+import shutil
+import tempfile
+
+# Each test session and pytest-xdist worker compiles into its own persistent
+# cache (gaxla CLI subprocesses inherit it): the user's ~/.cache/gaxla/jax
+# stays untouched, and no two processes write one entry at the same time
+# (a truncated entry fails a test under filterwarnings = error). Set before
+# jax is imported.
+if "JAX_COMPILATION_CACHE_DIR" not in os.environ:
+  _worker = os.environ.get("PYTEST_XDIST_WORKER", "main")
+  _cache = tempfile.mkdtemp(prefix=f"gaxla-test-jax-{_worker}-")
+  os.environ["JAX_COMPILATION_CACHE_DIR"] = _cache
+  atexit.register(shutil.rmtree, _cache, ignore_errors=True)
+
+import jax  # noqa: E402
+import pytest  # noqa: E402
 
 # Tests compile many small programs; optimizations cost more than they save.
 jax.config.update("jax_disable_most_optimizations", True)
