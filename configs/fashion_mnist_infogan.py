@@ -9,8 +9,8 @@ continuous codes) join both G's and the critic's losses. No labels are used.
 
   gaxla train --config configs/fashion_mnist_infogan.py --workdir runs/fmnist_infogan
 
-Logged: aux/info_mi_lower_bound (nats; at most log 10 + 2 log 2 - 2 * 1.42 with
-std 1), aux/info_categorical_accuracy (Q's reading of the code on fakes).
+Logged: aux/info_mi_lower_bound (nats; at most log 10 + 2 (log 2 - log sqrt(2 pi))
+= 1.85 with std 1), aux/info_categorical_accuracy (Q's reading of the code on fakes).
 How well the categorical code alone predicts the real class of its samples,
 and each continuous code's sweep picture:
 

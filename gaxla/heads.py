@@ -33,8 +33,8 @@ computed in the critic update's forward pass): ACGAN's cross-entropies and
 accuracies on real and fake; InfoGAN's code losses, the categorical code's
 accuracy, and the mutual-information lower bound H(c) - E[-log Q(c | x)] in
 nats (log K for the categorical code, log 2 per uniform code on [-1, 1];
-with a fixed std the continuous part stays below log 2 - log sqrt(2 pi e) < 0:
-the bound is loose, it is the trend that matters).
+with std fixed at 1 each continuous code's part stays below
+log 2 - log sqrt(2 pi) = -0.23: the bound is loose, it is the trend that matters).
 """
 
 from __future__ import annotations

@@ -150,10 +150,13 @@ def generate(system, variables, key: jax.Array, num: int, labels=None,
 def generate_from(system, variables, z, labels, batch_size: int = 500) -> np.ndarray:
   """Runs G in eval mode on given latents [N, latent] and labels [N] (or [N, classes]).
 
+  `labels` None: zeros (what unconditional generators ignore).
+
   Returns:
     float32 NumPy array [N, *example_shape].
   """
-  z, labels = np.asarray(z, np.float32), np.asarray(labels)
+  z = np.asarray(z, np.float32)
+  labels = np.zeros((len(z),), np.int32) if labels is None else np.asarray(labels)
   num = len(z)
   apply = jax.jit(system.generate)
   out = []

@@ -14,7 +14,7 @@ from gaxla import sample as sample_lib
 from gaxla.config import ConfigError, validate
 from gaxla.state import Player
 from gaxla.system import system_for
-from conftest import tiny_dcgan_config, tiny_mlp_config
+from conftest import tiny_mlp_config
 
 
 def _train(system, config, steps):
@@ -130,12 +130,13 @@ def test_info_terms_closed_form():
   np.testing.assert_allclose(info.generator_loss({"q": q}, None, z), ce + 0.5 * nll, rtol=1e-6)
 
 
-def test_heads_compose_with_batch_norm_critic_and_feature_matching():
-  config = tiny_dcgan_config(**{
+def test_heads_compose_with_separate_critic_passes_and_feature_matching():
+  # Minibatch stddev makes the critic see real and fake in separate passes.
+  config = _digits_mlp_config(**{
       "aux.acgan_weight": 0.5, "model.latent_categories": 3, "model.latent_continuous": 1,
       "aux.info_weight_categorical": 1.0, "aux.info_weight_continuous": 0.1,
       "aux.info_learned_std": True, "aux.head_hidden": 8, "feature_matching.weight": 1.0})
-  config.model.critic = dict(base_channels=4, spectral_norm=False, batch_norm=True)
+  config.model.critic = dict(hidden=(16, 16), minibatch_stddev=4)
   system = system_for(validate(config))
   assert system.separate_critic_passes
   assert system.init(0).d.params["q"]["kernel"].shape == (8, 3 + 2)
@@ -182,6 +183,8 @@ def test_codes_in_latents_can_be_drawn_and_fixed():
   with pytest.raises(ValueError, match="category must be in"):
     sample_lib.with_codes(system, z, category=3)
   variables = system.init(0).ema_generator_variables()
+  # Unconditional: no labels needed (api.Run.generator passes None).
+  assert sample_lib.generate_from(system, variables, fixed[:4], None).shape == (4, 2)
   sweep = sample_lib.code_sweep(system, variables, key, 1, np.linspace(-1, 1, 5))
   assert sweep.shape == (3 * 5, 2)
   # Along a row only code 1 moves, so the outputs do; rows differ by category.
