@@ -95,6 +95,9 @@ def defaults() -> ml_collections.ConfigDict:
       # c uniform over this many categories (the discrete latent of InfoGAN /
       # DeLiGAN). Lets G place disconnected modes without mass on the bridges.
       latent_categories=0,
+      # > 0: this many continuous codes uniform in [-1, 1] follow (InfoGAN's
+      # continuous latents; the Q head that predicts them: config.aux).
+      latent_continuous=0,
       conditional=False,  # class-conditional G and D (needs a labelled dataset)
       generator=ml_collections.ConfigDict(),  # kwargs of the family's generator
       critic=ml_collections.ConfigDict(),     # kwargs of the family's critic
@@ -148,6 +151,22 @@ def defaults() -> ml_collections.ConfigDict:
   # the critic's last hidden features joins G's loss; adversarial=False drops
   # the adversarial term (feature matching alone). weight 0 = off.
   config.feature_matching = ml_collections.ConfigDict(dict(weight=0.0, adversarial=True))
+  # Auxiliary critic heads on the critic's last hidden features (gaxla/heads.py).
+  config.aux = ml_collections.ConfigDict(dict(
+      # ACGAN (Odena et al. 2017): class head; weight of its cross-entropies on
+      # real and fake (critic) and on fake (G). Needs model.conditional. 0 = off.
+      acgan_weight=0.0,
+      # False: the critic body gets no label input (no projection/concat term;
+      # the ACGAN paper's D), only the class head sees classes.
+      critic_conditioning=True,
+      # InfoGAN (Chen et al. 2016): Q head predicting the codes of
+      # model.latent_categories / model.latent_continuous; weights of the
+      # mutual-information terms in G's and the critic's losses (paper: 1, 0.1). 0 = off.
+      info_weight_categorical=0.0,
+      info_weight_continuous=0.0,
+      info_learned_std=False,   # True: Q learns a std per continuous code (else std 1)
+      head_hidden=0,            # > 0: one hidden layer of this width in each head
+  ))
 
   config.optim = ml_collections.ConfigDict(dict(
       n_critic=1,             # critic updates per generator update
@@ -242,7 +261,7 @@ def model_kwargs(model_name: str, role: str, **overrides) -> ml_collections.Conf
 # words its error from them, so the message cannot drift from the behaviour.
 # Keys under these top-level names change the state's shape or what the
 # resumed run means, so they must match the saved config ...
-RESUME_FIXED = ("data", "model", "loss", "penalty", "optim", "batch_size", "seed")
+RESUME_FIXED = ("data", "model", "loss", "penalty", "optim", "batch_size", "seed", "aux")
 # ... except these: where the data lives, how many processes decode it, and how a
 # batch is split into accumulation steps do not change the batches or the state.
 RESUME_MOVABLE = ("data.data_dir", "data.source_dir", "data.workers", "optim.grad_accum_steps")
@@ -425,6 +444,7 @@ def validate(config: ml_collections.ConfigDict) -> ml_collections.ConfigDict:
            f"must be a number >= 0 (0 = off), got {fm.weight!r}.")
   _require(fm.adversarial or fm.weight > 0, "feature_matching.adversarial",
            "is False with feature_matching.weight = 0: G would have no loss. Set a weight > 0.")
+  _check_aux(config)
   _require(config.eval.num_samples > 0, "eval.num_samples", "must be > 0.")
   _require(config.eval.grid_size > 0, "eval.grid_size", "must be > 0.")
   _check_eval(config)
@@ -440,6 +460,56 @@ def validate(config: ml_collections.ConfigDict) -> ml_collections.ConfigDict:
     except ValueError as e:
       raise ConfigError(f"config: {e}") from None
   return config
+
+
+def _check_aux(config) -> None:
+  """The ACGAN / InfoGAN heads (config.aux) and InfoGAN's continuous codes."""
+  from gaxla import heads
+  continuous = config.model.latent_continuous
+  _require(isinstance(continuous, int) and continuous >= 0, "model.latent_continuous",
+           f"must be an integer >= 0 (0 = no continuous code), got {continuous!r}.")
+  aux = config.aux
+  for key in ("acgan_weight", "info_weight_categorical", "info_weight_continuous"):
+    value = aux[key]
+    _require(isinstance(value, (int, float)) and not isinstance(value, bool) and value >= 0,
+             f"aux.{key}", f"must be a number >= 0 (0 = off), got {value!r}.")
+  for key in ("critic_conditioning", "info_learned_std"):
+    _require(isinstance(aux[key], bool), f"aux.{key}", f"must be True or False, got {aux[key]!r}.")
+  _require(isinstance(aux.head_hidden, int) and aux.head_hidden >= 0, "aux.head_hidden",
+           f"must be an integer >= 0 (0 = no hidden layer), got {aux.head_hidden!r}.")
+  if aux.acgan_weight:
+    _require(config.model.conditional, "aux.acgan_weight",
+             "> 0 (ACGAN's class head) needs a class-conditional model: set "
+             "model.conditional = True (on a labelled dataset) or aux.acgan_weight = 0.")
+  _require(aux.critic_conditioning or aux.acgan_weight > 0, "aux.critic_conditioning",
+           "is False but aux.acgan_weight = 0: the critic would never see the classes. "
+           "Set aux.acgan_weight > 0 or aux.critic_conditioning = True.")
+  if aux.info_weight_categorical:
+    _require(config.model.latent_categories > 0, "aux.info_weight_categorical",
+             "> 0 needs a categorical code for Q to predict: set model.latent_categories "
+             "(e.g. 10) or aux.info_weight_categorical = 0.")
+  if aux.info_weight_continuous:
+    _require(continuous > 0, "aux.info_weight_continuous",
+             "> 0 needs continuous codes for Q to predict: set model.latent_continuous "
+             "(e.g. 2) or aux.info_weight_continuous = 0.")
+  _require(not aux.info_learned_std or aux.info_weight_continuous > 0, "aux.info_learned_std",
+           "is True but aux.info_weight_continuous = 0: there is no continuous Q output to "
+           "give a std. Set it to False or turn on aux.info_weight_continuous.")
+  _require(aux.head_hidden == 0 or heads_on(config), "aux.head_hidden",
+           "> 0 but no head is on (aux.acgan_weight, aux.info_weight_*): set it to 0.")
+  if heads_on(config):
+    _require(config.model.name in heads.FEATURE_CRITICS, "aux",
+             f"heads need a critic that returns its features ({', '.join(heads.FEATURE_CRITICS)}"
+             f"); model.name is {config.model.name!r}. Set the aux weights to 0.")
+    _require(config.pack.size == 1, "pack.size",
+             "> 1 with an auxiliary head (aux.*_weight > 0): a head classifies single "
+             "examples, not packs. Set pack.size = 1 or the aux weights to 0.")
+
+
+def heads_on(config) -> bool:
+  """Whether `config.aux` turns on an ACGAN or InfoGAN head."""
+  aux = config.aux
+  return bool(aux.acgan_weight or aux.info_weight_categorical or aux.info_weight_continuous)
 
 
 def _check_critic_inputs(config) -> None:

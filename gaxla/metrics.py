@@ -26,6 +26,15 @@ BCR: Final = "bcr"                       # consistency-regularization term (with
 G_GRAD_NORM: Final = "g_grad_norm"
 STEP_METRICS: Final = (D_LOSS, PENALTY, D_TOTAL_LOSS, D_REAL_LOGIT, D_FAKE_LOGIT, D_GRAD_NORM,
                        G_LOSS, G_GRAD_NORM)
+# Auxiliary critic heads (gaxla/heads.py), logged when their config.aux weight is on.
+ACGAN_REAL_LOSS: Final = "aux/acgan_real_loss"          # class cross-entropy on real
+ACGAN_FAKE_LOSS: Final = "aux/acgan_fake_loss"          # ... on fakes, requested classes
+ACGAN_REAL_ACCURACY: Final = "aux/acgan_real_accuracy"  # head accuracy on real labels
+ACGAN_FAKE_ACCURACY: Final = "aux/acgan_fake_accuracy"
+INFO_CATEGORICAL_LOSS: Final = "aux/info_categorical_loss"  # -log Q(c | G(z, c))
+INFO_CATEGORICAL_ACCURACY: Final = "aux/info_categorical_accuracy"
+INFO_CONTINUOUS_LOSS: Final = "aux/info_continuous_loss"    # Gaussian NLL, summed over codes
+INFO_MI_LOWER_BOUND: Final = "aux/info_mi_lower_bound"      # H(c) - the losses above (nats)
 LOSSES: Final = (D_LOSS, G_LOSS, PENALTY, D_TOTAL_LOSS)
 CRITIC_OUTPUTS: Final = (D_REAL_LOGIT, D_FAKE_LOGIT)
 

@@ -37,26 +37,93 @@ from gaxla.nn import BATCH_MOMENTS
 
 
 def latent(key: jax.Array, shape: tuple, truncation: float = 0.0,
-           categories: int = 0) -> jax.Array:
+           categories: int = 0, continuous: int = 0) -> jax.Array:
   """Standard normal latents; with truncation t > 0, a true truncated normal.
 
   Values outside [-t, t] are not clipped or scaled: the draw comes from the
   normal distribution conditioned on |z| <= t (the BigGAN truncation trick).
 
   With `categories` C > 0, a uniform categorical code is appended as a one-hot
-  vector: the result is [..., shape[-1] + C]; truncation applies only to the
-  normal part.
+  vector, and with `continuous` K > 0, K codes uniform in [-1, 1] after it
+  (InfoGAN's codes): the result is [..., shape[-1] + C + K]; truncation
+  applies only to the normal part. `with_codes` fixes the codes.
   """
   # Without a code, `key` draws the normal part directly (as before codes existed).
-  normal_key, code_key = jax.random.split(key) if categories else (key, None)
+  normal_key, code_key = jax.random.split(key) if categories or continuous else (key, None)
   if truncation and truncation > 0:
     z = jax.random.truncated_normal(normal_key, -truncation, truncation, shape, jnp.float32)
   else:
     z = jax.random.normal(normal_key, shape, jnp.float32)
-  if not categories:
-    return z
-  code = jax.random.randint(code_key, shape[:-1], 0, categories)
-  return jnp.concatenate([z, jax.nn.one_hot(code, categories, dtype=jnp.float32)], axis=-1)
+  parts = [z]
+  if categories:
+    code = jax.random.randint(code_key, shape[:-1], 0, categories)
+    parts.append(jax.nn.one_hot(code, categories, dtype=jnp.float32))
+  if continuous:
+    # Folded, not split: the categorical draw stays what it was before continuous codes.
+    parts.append(jax.random.uniform(jax.random.fold_in(code_key, 1), shape[:-1] + (continuous,),
+                                    jnp.float32, -1.0, 1.0))
+  return jnp.concatenate(parts, axis=-1) if len(parts) > 1 else z
+
+
+def with_codes(system, z, category=None, continuous=None) -> np.ndarray:
+  """Latents `z` [N, latent] with their InfoGAN codes fixed.
+
+  Args:
+    system: the GANSystem (code sizes and where they sit in z).
+    z: latents, e.g. from `system.sample_latent`.
+    category: None (keep), or an int or int array [N] in [0, model.latent_categories).
+    continuous: None (keep), or values in (about) [-1, 1], [K] or [N, K] with
+      K = model.latent_continuous; NaN entries keep the drawn value.
+
+  Returns:
+    float32 NumPy array [N, latent].
+  """
+  z = np.array(z, np.float32)
+  start, categories = system.noise_dim, system.latent_categories
+  if category is not None:
+    if not categories:
+      raise ValueError("category given, but the model has no categorical code "
+                       "(model.latent_categories = 0)")
+    category = np.broadcast_to(np.asarray(category), (len(z),))
+    if category.min() < 0 or category.max() >= categories:
+      raise ValueError(f"category must be in [0, {categories}), got {category.min()}.."
+                       f"{category.max()}")
+    z[:, start:start + categories] = np.eye(categories, dtype=np.float32)[category]
+  if continuous is not None:
+    k = system.latent_continuous
+    values = np.asarray(continuous, np.float32)
+    if not k or values.shape[-1] != k:
+      raise ValueError(f"continuous must have {k} values per latent "
+                       f"(model.latent_continuous), got shape {values.shape}")
+    values = np.broadcast_to(values, (len(z), k))
+    block = z[:, start + categories:start + categories + k]
+    z[:, start + categories:start + categories + k] = np.where(np.isnan(values), block, values)
+  return z
+
+
+def code_sweep(system, variables, key: jax.Array, code: int, values,
+               categories=None) -> np.ndarray:
+  """Images [rows * len(values), ...]: one row per category, one column per value.
+
+  The InfoGAN picture of what a continuous code does: all images share one
+  noise vector and the other continuous codes at 0; along a row, continuous
+  code `code` takes `values`; each row fixes the categorical code to one of
+  `categories` (default all; one row without a categorical code).
+  """
+  k = system.latent_continuous
+  if not 0 <= code < k:
+    raise ValueError(f"code must be in [0, {k}) (model.latent_continuous = {k}), got {code}")
+  if categories is None:
+    categories = list(range(system.latent_categories)) or [None]
+  values = np.asarray(values, np.float32)
+  z0 = np.asarray(system.sample_latent(key, 1))
+  rows = []
+  for category in categories:
+    sweep = np.zeros((len(values), k), np.float32)
+    sweep[:, code] = values
+    rows.append(with_codes(system, np.repeat(z0, len(values), axis=0), category, sweep))
+  z = np.concatenate(rows)
+  return generate_from(system, variables, z, np.zeros((len(z),), np.int32))
 
 
 def generate(system, variables, key: jax.Array, num: int, labels=None,
@@ -83,10 +150,13 @@ def generate(system, variables, key: jax.Array, num: int, labels=None,
 def generate_from(system, variables, z, labels, batch_size: int = 500) -> np.ndarray:
   """Runs G in eval mode on given latents [N, latent] and labels [N] (or [N, classes]).
 
+  `labels` None: zeros (what unconditional generators ignore).
+
   Returns:
     float32 NumPy array [N, *example_shape].
   """
-  z, labels = np.asarray(z, np.float32), np.asarray(labels)
+  z = np.asarray(z, np.float32)
+  labels = np.zeros((len(z),), np.int32) if labels is None else np.asarray(labels)
   num = len(z)
   apply = jax.jit(system.generate)
   out = []

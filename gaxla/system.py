@@ -28,6 +28,7 @@ import ml_collections
 import optax
 
 from gaxla import data, losses, models, objectives, parallel, penalties
+from gaxla.heads import AuxHeads, split_output
 from gaxla.critic_inputs import CriticInputs
 from gaxla import metrics as names
 from gaxla import sample as sample_lib
@@ -41,12 +42,12 @@ def _split_collections(variables) -> tuple[Any, dict]:
   return params, variables
 
 
-def _apply_train(module, variables: dict, *args):
+def _apply_train(module, variables: dict, *args, **kwargs):
   """`module.apply` in training mode; returns (output, updated non-param collections)."""
   collections = {k: v for k, v in variables.items() if k != "params"}
   if not collections:
-    return module.apply(variables, *args, train=True), {}
-  out, updates = module.apply(variables, *args, train=True, mutable=list(collections))
+    return module.apply(variables, *args, train=True, **kwargs), {}
+  out, updates = module.apply(variables, *args, train=True, mutable=list(collections), **kwargs)
   return out, {**collections, **updates}
 
 
@@ -89,9 +90,17 @@ class GANSystem:
     self.num_classes = num_classes if config.model.conditional else 0
     self.noise_dim = int(config.model.latent_dim)
     self.latent_categories = int(config.model.latent_categories)
-    # Width of G's input z: normal part, then the one-hot categorical code (if any).
-    self.latent_dim = self.noise_dim + self.latent_categories
+    self.latent_continuous = int(config.model.get("latent_continuous", 0))
+    # Width of G's input z: normal part, then the one-hot categorical code and
+    # the continuous codes (if any).
+    self.latent_dim = self.noise_dim + self.latent_categories + self.latent_continuous
     self.generator, self.critic = models.build(config.model, self.example_shape, num_classes)
+    # ACGAN / InfoGAN heads on the critic's features (gaxla/heads.py); None when off.
+    self.heads = AuxHeads.from_config(config, self.num_classes)
+    if self.heads is not None:
+      self.critic = self.heads.wrap(self.critic)
+    # Critic calls whose aux outputs the heads' losses need.
+    self._aux = {"with_aux": True} if self.heads is not None else {}
     # Packing, instance noise, DiffAugment: every critic input goes through these.
     self.inputs = CriticInputs(config)
     critic_options = config.model.critic
@@ -194,10 +203,11 @@ class GANSystem:
   # --------------------------------------------------------------------------
   def sample_latent(self, key: jax.Array, num: int, truncation: float = 0.0) -> jax.Array:
     """z ~ N(0, I) (truncated to [-t, t] if t > 0), then the categorical code if any."""
-    return sample_lib.latent(key, (num, self.noise_dim), truncation, self.latent_categories)
+    return sample_lib.latent(key, (num, self.noise_dim), truncation, self.latent_categories,
+                             self.latent_continuous)
 
-  def _apply(self, module, variables: dict, x, labels, train: bool):
-    """A model call in the compute dtype; float32 output and collections.
+  def _apply(self, module, variables: dict, x, labels, train: bool, **kwargs):
+    """A model call in the compute dtype; float32 output(s) and collections.
 
     Params stay float32 (the master copy; the cast is differentiated through);
     updated collections (BatchNorm and spectral-norm statistics) are cast back
@@ -208,11 +218,12 @@ class GANSystem:
       x = x.astype(self.compute_dtype)
     else:
       cast = variables
+    to_float32 = lambda out: jax.tree.map(lambda v: v.astype(jnp.float32), out)
     if train:
-      out, collections = _apply_train(module, cast, x, labels)
+      out, collections = _apply_train(module, cast, x, labels, **kwargs)
       collections = _like(collections, {k: v for k, v in variables.items() if k != "params"})
-      return out.astype(jnp.float32), collections
-    return module.apply(cast, x, labels, train=False).astype(jnp.float32)
+      return to_float32(out), collections
+    return to_float32(module.apply(cast, x, labels, train=False, **kwargs))
 
   def _generate_train(self, params, collections, z, labels):
     """G forward in training mode; returns (samples, updated collections)."""
@@ -222,13 +233,13 @@ class GANSystem:
     """D forward in eval mode (no statistics updates)."""
     return self._apply(self.critic, variables, x, labels, False)
 
-  def _critic_for_generator(self, variables, x, labels):
+  def _critic_for_generator(self, variables, x, labels, **kwargs):
     """D's logits in G's loss: batch statistics with a BatchNorm critic (as the
     DCGAN paper, whose G update ran D in training mode; the updated statistics
     are discarded), eval mode otherwise."""
     if self.critic_batch_norm:
-      return self._apply(self.critic, variables, x, labels, True)[0]
-    return self._critic_eval(variables, x, labels)
+      return self._apply(self.critic, variables, x, labels, True, **kwargs)[0]
+    return self._apply(self.critic, variables, x, labels, False, **kwargs)
 
   def generate(self, variables, z: jax.Array, labels: jax.Array) -> jax.Array:
     """Samples in eval mode (running BatchNorm stats, no stat updates)."""
@@ -251,24 +262,36 @@ class GANSystem:
     every = int(self.config.penalty.every)
 
     def critic_loss_fn(d_params, collections, micro, with_penalty: bool):
-      real, fake, labels, penalty_key, input_key = micro
+      real, fake, labels, penalty_key, input_key, z = micro
       real_key, fake_key = jax.random.split(input_key)
       real_in, packed_labels = self.inputs.transform(real, labels, real_key, generator_step)
       fake_in, _ = self.inputs.transform(fake, labels, fake_key, generator_step)
       variables = {"params": d_params, **collections}
       if self.separate_critic_passes:
-        real_logits, d_collections = self._apply(
-            self.critic, variables, real_in, packed_labels, True)
-        fake_logits, d_collections = self._apply(
-            self.critic, {"params": d_params, **d_collections}, fake_in, packed_labels, True)
+        real_out, d_collections = self._apply(
+            self.critic, variables, real_in, packed_labels, True, **self._aux)
+        fake_out, d_collections = self._apply(
+            self.critic, {"params": d_params, **d_collections}, fake_in, packed_labels, True,
+            **self._aux)
+        (real_logits, real_aux), (fake_logits, fake_aux) = map(split_output, (real_out, fake_out))
       else:
         # One forward over real and fake: one spectral-norm power iteration per update.
         both = jnp.concatenate([real_in, fake_in], axis=0)
         both_labels = jnp.concatenate([packed_labels, packed_labels], axis=0)
-        logits, d_collections = self._apply(self.critic, variables, both, both_labels, True)
+        out, d_collections = self._apply(
+            self.critic, variables, both, both_labels, True, **self._aux)
+        logits, both_aux = split_output(out)
         real_logits, fake_logits = jnp.split(logits, 2)
+        real_aux, fake_aux = (None, None) if both_aux is None else (
+            jax.tree.map(lambda v: v[:real.shape[0]], both_aux),
+            jax.tree.map(lambda v: v[real.shape[0]:], both_aux))
       adv = self.loss.critic(real_logits, fake_logits)
       loss = adv
+      aux_metrics = {}
+      if self.heads is not None:
+        # ACGAN / InfoGAN terms on this forward pass's head outputs (gaxla/heads.py).
+        aux_loss, aux_metrics = self.heads.critic_loss(real_aux, fake_aux, labels, z)
+        loss = loss + aux_loss
       bcr_value = jnp.zeros((), jnp.float32)
       if self.inputs.uses_bcr:
         # bCR: the critic's output should not change under the augmentation.
@@ -298,10 +321,10 @@ class GANSystem:
         # Lazy regularization (StyleGAN2): applied every `every` updates, scaled by it.
         loss = loss + self.config.penalty.weight * every * penalty_value
       stats = (loss, adv, penalty_value, jnp.mean(real_logits), jnp.mean(fake_logits),
-               bcr_value)
+               bcr_value, aux_metrics)
       return loss, (d_collections, stats)
 
-    micro = (real, fake, labels, penalty_key, input_key)
+    micro = (real, fake, labels, penalty_key, input_key, z)
 
     def grads_with(with_penalty: bool):
       return lambda: self._accumulated_grads(
@@ -314,7 +337,7 @@ class GANSystem:
       # Only the taken branch runs: skipped updates do not pay for the penalty.
       grads, d_collections, stats = jax.lax.cond(
           (update_index + 1) % every == 0, grads_with(True), grads_with(False))
-    loss, adv, penalty_value, real_mean, fake_mean, bcr_value = stats
+    loss, adv, penalty_value, real_mean, fake_mean, bcr_value, aux_metrics = stats
     updates, opt_state = self.d_tx.update(grads, d.opt_state, d.params)
     params = optax.apply_updates(d.params, updates)
     if self.config.weight_clip:
@@ -329,6 +352,7 @@ class GANSystem:
     }
     if self.inputs.uses_bcr:
       metrics[names.BCR] = bcr_value
+    metrics.update(aux_metrics)
     return (g_collections, d, history_d), metrics
 
   def _accumulated_grads(self, loss_fn, params, collections, micro):
@@ -452,7 +476,7 @@ class GANSystem:
     `micro` is (z, real, real_labels, input_key, unroll_key). Pure; `step` sets
     the top-k fraction and the input transforms' schedules. Unrolling
     (`unroll.steps`), feature matching and G's historical averaging enter here
-    (gaxla/objectives.py).
+    (gaxla/objectives.py), and so do the ACGAN / InfoGAN head terms (gaxla/heads.py).
     """
     unroll = int(self.config.unroll.steps)
     fm = self.config.feature_matching
@@ -468,8 +492,8 @@ class GANSystem:
         critic_vars = d.variables()
       # G is scored through the same input transforms as in D's update
       # (DiffAugment: G's gradient flows through the augmentation).
-      fake_logits = self._critic_for_generator(
-          critic_vars, *self.inputs.transform(fake, real_labels, fake_key, step))
+      fake_logits, fake_aux = split_output(self._critic_for_generator(
+          critic_vars, *self.inputs.transform(fake, real_labels, fake_key, step), **self._aux))
       if self.loss.uses_real_in_generator:
         real_logits = self._critic_for_generator(
             critic_vars, *self.inputs.transform(real, real_labels, real_key, step))
@@ -493,6 +517,8 @@ class GANSystem:
       if history_g is not None:
         loss = loss + self.config.regularizer.historical_average_g * objectives.history_penalty(
             g_params, history_g)
+      if self.heads is not None:
+        loss = loss + self.heads.generator_loss(fake_aux, real_labels, z)
       return loss, (new_collections, loss)
 
     return generator_loss_fn

@@ -353,7 +353,8 @@ class BigGANCritic(nn.Module):
     return D_PLANS[side]
 
   @nn.compact
-  def __call__(self, x: jax.Array, labels: jax.Array | None = None, *, train: bool) -> jax.Array:
+  def __call__(self, x: jax.Array, labels: jax.Array | None = None, *, train: bool,
+               return_features: bool = False):
     multipliers, down = self.plan(x.shape[1])
     kernel_init = _init(self.weight_init)
     h = x
@@ -376,6 +377,7 @@ class BigGANCritic(nn.Module):
     h = jnp.sum(nn.relu(h), axis=(1, 2))
     # Pooled features, readable with mutable=['intermediates'] (tests, probes).
     self.sow("intermediates", "features", h)
+    features = h
     if self.minibatch_discrimination:
       h = MinibatchDiscrimination(self.minibatch_discrimination, self.minibatch_kernel_dim,
                                   name="minibatch_discrimination")(h)
@@ -388,7 +390,8 @@ class BigGANCritic(nn.Module):
       else:
         class_vectors = embed(labels)
       logits = logits + jnp.sum(class_vectors * h, axis=-1)
-    return logits
+    # return_features: also the sown features (the auxiliary heads of gaxla/heads.py).
+    return (logits, features) if return_features else logits
 
 
 class BigGANDeepGenerator(BigGANGenerator):

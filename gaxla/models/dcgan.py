@@ -110,7 +110,8 @@ class DCGANCritic(nn.Module):
   minibatch_stddev: int = 0   # > 0: ProGAN minibatch stddev channel before the head, group size
 
   @nn.compact
-  def __call__(self, x: jax.Array, labels: jax.Array | None = None, *, train: bool) -> jax.Array:
+  def __call__(self, x: jax.Array, labels: jax.Array | None = None, *, train: bool,
+               return_features: bool = False):
     if self.conditioning not in ("projection", "concat"):
       raise ValueError(
           f"critic conditioning must be 'projection' or 'concat', got {self.conditioning!r}")
@@ -129,7 +130,8 @@ class DCGANCritic(nn.Module):
       h = nn.leaky_relu(h, self.leaky_slope)
     # Flattened last conv features, per example (before any minibatch layer), readable with
     # mutable=['intermediates'] (feature matching).
-    self.sow("intermediates", "features", h.reshape(h.shape[0], -1))
+    features = h.reshape(h.shape[0], -1)
+    self.sow("intermediates", "features", features)
     if self.minibatch_stddev:
       h = minibatch_stddev(h, self.minibatch_stddev)
     h = h.reshape(h.shape[0], -1)
@@ -139,4 +141,5 @@ class DCGANCritic(nn.Module):
     if self.num_classes and self.conditioning == "projection":
       embed = nn.Embed(self.num_classes, h.shape[-1])(labels)
       logits = logits + jnp.sum(embed * h, axis=-1)
-    return logits
+    # return_features: also the sown features (the auxiliary heads of gaxla/heads.py).
+    return (logits, features) if return_features else logits

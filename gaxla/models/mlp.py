@@ -69,7 +69,8 @@ class MLPCritic(nn.Module):
   minibatch_stddev: int = 0   # > 0: ProGAN minibatch stddev feature, this group size
 
   @nn.compact
-  def __call__(self, x: jax.Array, labels: jax.Array | None = None, *, train: bool) -> jax.Array:
+  def __call__(self, x: jax.Array, labels: jax.Array | None = None, *, train: bool,
+               return_features: bool = False):
     h = x.reshape(x.shape[0], -1)
     for width in self.hidden:
       h = Dense(width, spectral_norm=self.spectral_norm)(h, train)
@@ -77,6 +78,7 @@ class MLPCritic(nn.Module):
     # Last hidden layer, per example (before any minibatch layer), readable with
     # mutable=['intermediates'] (feature matching).
     self.sow("intermediates", "features", h)
+    features = h
     if self.minibatch_stddev:
       h = minibatch_stddev(h, self.minibatch_stddev)
     if self.minibatch_discrimination:
@@ -85,4 +87,5 @@ class MLPCritic(nn.Module):
     if self.num_classes:
       embed = nn.Embed(self.num_classes, h.shape[-1])(labels)
       logits = logits + jnp.sum(embed * h, axis=-1)
-    return logits
+    # return_features: also the sown features (the auxiliary heads of gaxla/heads.py).
+    return (logits, features) if return_features else logits
