@@ -261,7 +261,11 @@ def model_kwargs(model_name: str, role: str, **overrides) -> ml_collections.Conf
 # words its error from them, so the message cannot drift from the behaviour.
 # Keys under these top-level names change the state's shape or what the
 # resumed run means, so they must match the saved config ...
-RESUME_FIXED = ("data", "model", "loss", "penalty", "optim", "batch_size", "seed", "aux")
+RESUME_FIXED = ("data", "model", "loss", "penalty", "optim", "batch_size", "seed", "aux",
+                # The critic's inputs (packing widens them), G's objective and the
+                # regularizers (historical averages live in the state) are the run's too.
+                "pack", "instance_noise", "augment", "unroll", "feature_matching",
+                "regularizer")
 # ... except these: where the data lives, how many processes decode it, and how a
 # batch is split into accumulation steps do not change the batches or the state.
 RESUME_MOVABLE = ("data.data_dir", "data.source_dir", "data.workers", "optim.grad_accum_steps")
