@@ -79,3 +79,20 @@ def test_apply_defaults_respects_the_switch_and_the_users_flags(monkeypatch):
 def test_this_jaxlib_knows_the_flag():
   assert xla_cpu._jaxlib_knows(xla_cpu.YNN_FLAG)
   assert not xla_cpu._jaxlib_knows("xla_cpu_no_such_flag_for_sure")
+
+
+def test_the_jaxlib_scan_is_cached_per_build(tmp_path, monkeypatch):
+  monkeypatch.setenv("XDG_CACHE_HOME", str(tmp_path))
+  scans = []
+  real_scan = xla_cpu._scan
+  monkeypatch.setattr(xla_cpu, "_scan", lambda paths, flag: scans.append(flag) or
+                      real_scan(paths, flag))
+  assert xla_cpu._jaxlib_knows(xla_cpu.YNN_FLAG) is True
+  assert xla_cpu._jaxlib_knows(xla_cpu.YNN_FLAG) is True
+  assert xla_cpu._jaxlib_knows("no_such_xla_flag_anywhere") is False
+  assert scans == [xla_cpu.YNN_FLAG, "no_such_xla_flag_anywhere"]
+  # Another build (size or mtime of a library differs) scans again.
+  other = tmp_path / "other_jaxlib.so"
+  other.write_bytes(b"a library without the flag")
+  monkeypatch.setattr(xla_cpu, "_jaxlib_libraries", lambda: [str(other)])
+  assert xla_cpu._jaxlib_knows(xla_cpu.YNN_FLAG) is False and len(scans) == 3
