@@ -285,8 +285,9 @@ def _os_error_message(e: OSError) -> str:
 
 def _run(command):
   def main(argv):
-    if len(argv) > 1:
-      raise ValueError(f"unexpected arguments: {' '.join(argv[1:])}")
+    if len(argv) > 1:  # flags all start with --; anything else is a typo or a lost quote
+      _fail(f"unexpected arguments: {' '.join(argv[1:])} (every option is a --flag; "
+            f"see gaxla {argv[0].split()[-1]} --helpshort)")
     from gaxla import checkpoint
     try:
       command(argv)

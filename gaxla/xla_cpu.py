@@ -136,7 +136,8 @@ def enable_compile_cache(directory: str) -> None:
   """Persistent compilation cache in `directory` ('' leaves JAX's setting alone).
 
   JAX's own `JAX_COMPILATION_CACHE_DIR` wins when set. Compilations under
-  `jax_persistent_cache_min_compile_time_secs` (1 s) are not cached.
+  `jax_persistent_cache_min_compile_time_secs` (1 s) are not cached. A folder
+  that cannot be written turns the cache off with a warning.
   """
   if not directory or os.environ.get("JAX_COMPILATION_CACHE_DIR"):
     return
@@ -144,5 +145,16 @@ def enable_compile_cache(directory: str) -> None:
   if jax.config.jax_compilation_cache_dir:
     return
   directory = os.path.expanduser(directory)
-  os.makedirs(directory, exist_ok=True)
+  try:
+    os.makedirs(directory, exist_ok=True)
+    writable = os.access(directory, os.W_OK | os.X_OK)
+  except OSError as e:
+    writable, why = False, e.strerror or str(e)
+  else:
+    why = "Permission denied"
+  if not writable:  # the cache only saves compile time: never a reason to stop a run
+    from absl import logging
+    logging.warning("compile cache off: cannot write %s (%s); set compile_cache_dir to a "
+                    "writable folder, or to '' to silence this.", directory, why)
+    return
   jax.config.update("jax_compilation_cache_dir", directory)

@@ -398,6 +398,31 @@ def as_nobody(ctx: Ctx) -> list[str]:
   return ["setpriv", "--reuid=65534", "--regid=65534", "--clear-groups"]
 
 
+def home(ctx: Ctx) -> str:
+  """A home folder user nobody may write (for caches)."""
+  path = ctx.path("home")
+  os.makedirs(path, exist_ok=True)
+  os.chmod(path, 0o777)
+  return path
+
+
+def unwritable_cache(ctx: Ctx):
+  """~/.cache cannot be written (a read-only home): caches are optional, training is not."""
+  if os.geteuid() != 0:
+    return Result("(needs root: setpriv)", None, "", "skipped"), "skipped"
+  prefix = as_nobody(ctx)
+  locked_home = ctx.path("locked_home")
+  os.makedirs(locked_home)
+  os.chmod(locked_home, 0o555)
+  workdir = ctx.path("run")
+  os.makedirs(workdir)
+  os.chmod(workdir, 0o777)
+  result = gaxla(ctx, "train", *RING, "--workdir", workdir, prefix=prefix,
+                 env={"HOME": locked_home, "XDG_CACHE_HOME": ""})
+  result.command = "(HOME not writable) " + result.command
+  return result, "" if result.code else restorable(workdir, 4)
+
+
 def read_only_workdir(ctx: Ctx):
   workdir = ctx.path("ro")
   os.makedirs(workdir)
@@ -419,7 +444,7 @@ def unwritable_workdir(ctx: Ctx):
   os.makedirs(workdir)
   os.chmod(workdir, 0o555)
   result = gaxla(ctx, "train", *RING, "--workdir", workdir, prefix=prefix,
-                 env={"HOME": ctx.tmp})
+                 env={"HOME": home(ctx)})
   result.command = "(as a user without write permission) " + result.command
   return result, ""
 
@@ -434,7 +459,7 @@ def unwritable_out(ctx: Ctx):
   os.makedirs(folder)
   os.chmod(folder, 0o555)
   result = gaxla(ctx, "sample", "--workdir", workdir, "--out", os.path.join(folder, "x.npy"),
-                 prefix=prefix, env={"HOME": ctx.tmp})
+                 prefix=prefix, env={"HOME": home(ctx)})
   result.command = "(as a user without write permission) " + result.command
   return result, ""
 
@@ -661,16 +686,18 @@ def cases() -> list[Case]:
       c("config keys", "typo in `checkpoint.best_metric`",
         simple(*train[:1], *RING, "--config.checkpoint.best_metric=eval/mode_coverage/modez",
                *train[1:]), needle="best_metric"),
-      c("config keys", "image size the model cannot make (`data.image_size=12` for a DCGAN)",
-        simple(*train[:1], *DIGITS, "--config.data.image_size=12", *train[1:]),
+      c("config keys", "image size the model cannot make (`data.image_size=18` for a DCGAN)",
+        simple(*train[:1], *DIGITS, "--config.data.image_size=18", *train[1:]),
         needle="image_size"),
       c("config keys", "batch not divisible across 8 devices (`batch_size=12`)",
         batch_across_devices, needle="batch_size"),
       c("config keys", "mesh larger than the devices (`mesh.data=16` on 8)", mesh_too_big,
         needle="mesh"),
-      c("config keys", "dataset not prepared (`fashion_mnist`, empty data_dir)",
+      c("config keys", "dataset missing (`fashion_mnist`: no IDX files in source_dir, "
+        "nothing prepared in data_dir)",
         simple(*train[:1], *DIGITS, "--config.data.name=fashion_mnist",
-               "--config.data.data_dir={tmp}/no_data", *train[1:]), needle="$T/no_data"),
+               "--config.data.data_dir={tmp}/no_data", "--config.data.source_dir={tmp}/no_files",
+               *train[1:]), needle="$T/no_files"),
       c("config keys", "`folder` dataset without data_dir",
         simple(*train[:1], *DIGITS, "--config.data.name=folder", *train[1:]),
         needle="data_dir"),
@@ -702,6 +729,8 @@ def cases() -> list[Case]:
         with_file("afile", "", "train", *RING, "--workdir", "{tmp}/afile/run"), needle="afile"),
       c("workdir", "workdir on a read-only file system", read_only_workdir, needle="$T/ro"),
       c("workdir", "workdir without write permission", unwritable_workdir, needle="$T/locked"),
+      c("workdir", "home folder not writable (no ~/.cache for the compile cache)",
+        unwritable_cache, expect=0),
       c("workdir", "two trainers on one workdir", two_trainers, needle="in use"),
       c("workdir", "stale train.lock after kill -9", stale_lock, expect=0),
       c("workdir", "resume with another loss", resume_case(

@@ -96,3 +96,19 @@ def test_the_jaxlib_scan_is_cached_per_build(tmp_path, monkeypatch):
   other.write_bytes(b"a library without the flag")
   monkeypatch.setattr(xla_cpu, "_jaxlib_libraries", lambda: [str(other)])
   assert xla_cpu._jaxlib_knows(xla_cpu.YNN_FLAG) is False and len(scans) == 3
+
+
+def test_an_unwritable_compile_cache_is_skipped_not_fatal(tmp_path, monkeypatch):
+  import jax
+  monkeypatch.delenv("JAX_COMPILATION_CACHE_DIR", raising=False)
+  a_file = tmp_path / "file"
+  a_file.write_text("")
+  before = jax.config.jax_compilation_cache_dir
+  jax.config.update("jax_compilation_cache_dir", None)
+  try:
+    xla_cpu.enable_compile_cache(str(a_file / "cache"))  # NotADirectoryError before the fix
+    assert jax.config.jax_compilation_cache_dir is None
+    xla_cpu.enable_compile_cache(str(tmp_path / "cache"))
+    assert jax.config.jax_compilation_cache_dir == str(tmp_path / "cache")
+  finally:
+    jax.config.update("jax_compilation_cache_dir", before)
