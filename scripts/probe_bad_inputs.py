@@ -139,6 +139,8 @@ def _shown(args: list[str]) -> str:
 def _tidy(text: str, ctx: Ctx | None) -> str:
   if ctx is not None:
     text = text.replace(ctx.tmp, "$T")
+    for name, path in ctx.fixtures.items():  # the prepared workdirs
+      text = text.replace(path, f"${name.upper()}_RUN")
   return text.replace(ROOT + "/", "").replace(sys.executable, "python")
 
 
@@ -254,8 +256,11 @@ def restorable(workdir: str, at_least: int = 1) -> str:
 
 def metrics_kept(workdir: str, before: str) -> str:
   """'' if metrics.jsonl still starts with `before` and every line is JSON."""
+  path = os.path.join(workdir, "metrics.jsonl")
+  if not before and not os.path.exists(path):
+    return ""  # stopped before its first log step
   try:
-    with open(os.path.join(workdir, "metrics.jsonl")) as f:
+    with open(path) as f:
       text = f.read()
   except OSError as e:
     return f"metrics.jsonl unreadable: {e}"
@@ -947,6 +952,13 @@ def prepare(root: str) -> dict[str, str]:
   return fixtures
 
 
+def _code(text: str) -> str:
+  """Inline code, also for text holding backticks."""
+  if not text:
+    return ""
+  return f"`` {text} ``" if "`" in text else f"`{text}`"
+
+
 def markdown(rows: list[Row], seconds: float, total: int | None = None) -> str:
   counts = {v: sum(r.verdict == v for r in rows) for v in VERDICTS}
   lines = [
@@ -968,7 +980,8 @@ def markdown(rows: list[Row], seconds: float, total: int | None = None) -> str:
       "(checksums included) and `metrics.jsonl` still begins with what it held before.",
       "docs/errors.md explains the messages and names the tests that pin them.",
       "",
-      "Abbreviations: `$T` is the case's temporary folder; `$RING` is",
+      "Abbreviations: `$T` is the case's temporary folder; `$RING_RUN` and `$DIGITS_RUN`",
+      "are the two prepared workdirs (trained with `$RING` and `$DIGITS`); `$RING` is",
       f"`{' '.join(RING)}`, `$RING_LONG` is `$RING {' '.join(RING_LONG[len(RING):])}`, "
       f"`$DIGITS` is `{' '.join(DIGITS)}`. Exit -9 is death by SIGKILL.",
       "",
@@ -985,9 +998,8 @@ def markdown(rows: list[Row], seconds: float, total: int | None = None) -> str:
                 "| # | input | command | exit | message | verdict |",
                 "|---|---|---|---|---|---|"]
     verdict = row.verdict + (f" ({row.note})" if row.note else "")
-    cells = [str(row.index), row.name, f"`{row.command}`",
-             "" if row.code is None else str(row.code),
-             row.message and f"`{row.message}`", verdict]
+    cells = [str(row.index), row.name, _code(row.command),
+             "" if row.code is None else str(row.code), _code(row.message), verdict]
     lines.append("| " + " | ".join(c.replace("|", "\\|") for c in cells) + " |")
   return "\n".join(lines) + "\n"
 
