@@ -59,7 +59,7 @@ DIGITS = ["--config", "configs/quickstart.py", "--config.batch_size=16",
 RING_LONG = RING + ["--config.num_steps=100000", "--config.eval_every_steps=100000",
                     "--config.checkpoint_every_steps=20", "--config.log_every_steps=10"]
 VERDICTS = ("clear error", "correct", "raw traceback", "misleading", "silently wrong",
-            "data lost", "skipped", "probe error")
+            "data lost", "skipped", "probe error", "not run")
 
 
 @dataclasses.dataclass
@@ -1004,6 +1004,46 @@ def markdown(rows: list[Row], seconds: float, total: int | None = None) -> str:
   return "\n".join(lines) + "\n"
 
 
+def read_table(path: str) -> dict[str, Row]:
+  """The rows of a table this script wrote, by case name (for --merge)."""
+  rows, group = {}, ""
+  with open(path) as f:
+    for line in f:
+      if line.startswith("## "):
+        group = line[3:].strip()
+      cells = [c.strip().replace("\\|", "|") for c in re.split(r"(?<!\\)\|", line.strip())[1:-1]]
+      if len(cells) != 6 or not cells[0].isdigit():
+        continue
+      index, name, command, code, message, verdict = cells
+      note = verdict[verdict.index("(") + 1:-1] if "(" in verdict else ""
+      unquote = lambda t: t.strip("`").strip()  # noqa: E731
+      # Older tables spelled out the prepared workdirs' paths.
+      command = re.sub(r"/tmp/gaxla_probe_\w+/fixture_(\w+)",
+                       lambda m: f"${m.group(1).upper()}_RUN", unquote(command))
+      rows[name] = Row(int(index), group, name, command, int(code) if code else None,
+                       unquote(message), verdict.split(" (")[0], note, 0.0)
+  return rows
+
+
+def merge(paths: list[str], out: str) -> None:
+  """One table from several runs' tables: later files win; case order and numbers of today."""
+  found: dict[str, Row] = {}
+  for path in paths:
+    found.update(read_table(path))
+  rows = []
+  for index, case in enumerate(cases(), 1):
+    row = found.get(case.name)
+    if row is None:
+      row = Row(index, case.group, case.name, "", None, "", "not run", "", 0.0)
+    rows.append(dataclasses.replace(row, index=index, group=case.group))
+  text = markdown(rows, 0.0)
+  text = re.sub(r" \(\d+ cases, 0\.0 min at nice 19 on the shared 2-core CPU\)\.",
+                f" ({len(rows)} cases; merged from {len(paths)} runs, later runs win: "
+                f"{', '.join(os.path.basename(p) for p in paths)}).", text)
+  _write(out, text)
+  print(f"probe: merged {len(paths)} tables into {out}")
+
+
 def main() -> None:
   parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
   parser.add_argument("--out", default=None, help="Markdown table to write (default "
@@ -1011,7 +1051,13 @@ def main() -> None:
   parser.add_argument("--only", default="", help="comma-separated substrings of case names")
   parser.add_argument("--jobs", type=int, default=2, help="cases run at once")
   parser.add_argument("--keep", action="store_true", help="keep the temporary folder")
+  parser.add_argument("--merge", nargs="+", default=None, metavar="TABLE.md",
+                      help="run nothing: merge tables of earlier (partial) runs into --out, "
+                      "the later file winning for a case run in both")
   args = parser.parse_args()
+  if args.merge:
+    merge(args.merge, os.path.join(ROOT, args.out or "docs/bad_inputs.md"))
+    return
   selected = [c for c in cases()
               if not args.only or any(s in c.name for s in args.only.split(","))]
   root = tempfile.mkdtemp(prefix="gaxla_probe_")
