@@ -1028,18 +1028,23 @@ def read_table(path: str) -> dict[str, Row]:
 def merge(paths: list[str], out: str) -> None:
   """One table from several runs' tables: later files win; case order and numbers of today."""
   found: dict[str, Row] = {}
+  source: dict[str, str] = {}
   for path in paths:
-    found.update(read_table(path))
-  rows = []
+    table = read_table(path)
+    found.update(table)
+    source.update(dict.fromkeys(table, os.path.basename(path)))
+  rows, by_source = [], {}
   for index, case in enumerate(cases(), 1):
     row = found.get(case.name)
     if row is None:
       row = Row(index, case.group, case.name, "", None, "", "not run", "", 0.0)
     rows.append(dataclasses.replace(row, index=index, group=case.group))
+    by_source.setdefault(source.get(case.name, "no run"), []).append(str(index))
   text = markdown(rows, 0.0)
+  origin = "; ".join(f"{name}: {', '.join(numbers)}" for name, numbers in by_source.items())
   text = re.sub(r" \(\d+ cases, 0\.0 min at nice 19 on the shared 2-core CPU\)\.",
-                f" ({len(rows)} cases; merged from {len(paths)} runs, later runs win: "
-                f"{', '.join(os.path.basename(p) for p in paths)}).", text)
+                f" ({len(rows)} cases, merged from {len(paths)} runs, a later run winning "
+                f"for a case run in both; rows by run: {origin}).", text)
   _write(out, text)
   print(f"probe: merged {len(paths)} tables into {out}")
 
