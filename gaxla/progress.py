@@ -36,6 +36,10 @@ class ProgressLog:
     if self.enabled:
       from tensorboardX import SummaryWriter
       self.tensorboard = SummaryWriter(os.path.join(workdir, "tensorboard"), flush_secs=30)
+      for writer in getattr(self.tensorboard, "all_writers", {}).values():
+        worker = getattr(writer.event_writer, "_worker", None)
+        if worker is not None:
+          worker._record_writer = _Guarded(worker._record_writer)  # noqa: SLF001
 
   def write(self, step: int, metrics: dict[str, float]) -> None:
     if not self.enabled:
@@ -70,6 +74,33 @@ class ProgressLog:
         for writer in getattr(self.tensorboard, "all_writers", {}).values():
           _abandon(writer.event_writer)
       self.tensorboard = None
+
+
+class _Guarded:
+  """The events file as tensorboardX's writer thread sees it: a failed write or
+  flush (a full disk) drops the rest instead of killing the thread with a
+  traceback; close() then warns once (metrics.jsonl holds the same values)."""
+
+  def __init__(self, events):
+    self.events = events
+    self.error: OSError | None = None
+
+  def write_event(self, event) -> None:
+    if self.error is None:
+      try:
+        self.events.write_event(event)
+      except OSError as e:
+        self.error = e
+
+  def flush(self) -> None:
+    if self.error is None:
+      try:
+        self.events.flush()
+      except OSError as e:
+        self.error = e
+
+  def close(self) -> None:
+    self.events.close()
 
 
 class _Discard:

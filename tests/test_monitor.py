@@ -222,6 +222,8 @@ def test_a_full_disk_at_close_stops_the_tensorboard_thread(tmp_path, monkeypatch
     raise OSError(errno.ENOSPC, "No space left on device")
   monkeypatch.setattr(record_writer.RecordWriter, "flush", disk_full)
   workers = [w.event_writer._worker for w in log.tensorboard.all_writers.values()]
+  for worker in workers:  # the thread's own periodic flush must not raise either
+    worker._record_writer.flush()
   log.close()  # logs a warning, does not raise
   assert workers and not any(w.is_alive() for w in workers)
   assert not any(type(t).__name__ == "_EventLoggerThread" and t.is_alive()
