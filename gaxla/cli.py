@@ -43,6 +43,7 @@ lists what each bad input gets.
 
 from __future__ import annotations
 
+import os
 import signal
 import sys
 
@@ -285,17 +286,20 @@ def _os_error_message(e: OSError) -> str:
 
 def _run(command):
   def main(argv):
-    if len(argv) > 1:
-      raise ValueError(f"unexpected arguments: {' '.join(argv[1:])}")
+    if len(argv) > 1:  # flags all start with --; anything else is a typo or a lost quote
+      _fail(f"unexpected arguments: {' '.join(argv[1:])} (every option is a --flag; "
+            f"see gaxla {argv[0].split()[-1]} --helpshort)")
     from gaxla import checkpoint
     try:
       command(argv)
     except checkpoint.Preempted as e:
       print(f"gaxla: {e}", file=sys.stderr)
       sys.exit(128 + e.signum)
-    except KeyboardInterrupt:
-      print("gaxla: interrupted (Ctrl-C)", file=sys.stderr)
-      sys.exit(128 + signal.SIGINT)
+    except KeyboardInterrupt:  # a second Ctrl-C: stop now (the last complete step stays)
+      print("gaxla: interrupted (Ctrl-C)", file=sys.stderr, flush=True)
+      # Not sys.exit: interpreter teardown under orbax's still-running save
+      # threads prints their tracebacks ("Event loop is closed"), one per thread.
+      os._exit(128 + signal.SIGINT)
     except (ValueError, FileNotFoundError, FloatingPointError) as e:
       _fail(str(e))
     except OSError as e:  # a workdir, --out or disk problem: the message names the path

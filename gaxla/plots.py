@@ -23,6 +23,22 @@ _PANELS = (
 )
 
 
+def pyplot():
+  """matplotlib.pyplot on the Agg backend (gaxla only writes files; no display needed)."""
+  import matplotlib
+  matplotlib.use("Agg")
+  import matplotlib.pyplot as plt
+  return plt
+
+
+def save_figure(fig, path: str, dpi: int) -> str:
+  """Writes `fig` to `path` (creating its folder) and frees it; returns the path."""
+  os.makedirs(os.path.dirname(os.path.abspath(path)), exist_ok=True)
+  fig.savefig(path, dpi=dpi)
+  pyplot().close(fig)
+  return path
+
+
 def plot_history(history: list[dict], path: str, title: str = "",
                  collapse_step: int | None = None, kept_step: int | None = None) -> str:
   """Writes the training-curve figure to `path` (PNG); returns the path.
@@ -34,10 +50,7 @@ def plot_history(history: list[dict], path: str, title: str = "",
     collapse_step: draw a red line where the monitor stopped training.
     kept_step: draw a green line at the checkpoint kept as the result.
   """
-  import matplotlib
-  matplotlib.use("Agg")
-  import matplotlib.pyplot as plt
-
+  plt = pyplot()
   series = monitor.history_arrays(history)
   panels = [(name, sorted(k for k in series if keep(k))) for name, keep in _PANELS]
   panels = [(name, keys) for name, keys in panels if keys]
@@ -64,7 +77,4 @@ def plot_history(history: list[dict], path: str, title: str = "",
   if title:
     fig.suptitle(title, fontsize=10)
   fig.tight_layout()
-  os.makedirs(os.path.dirname(os.path.abspath(path)), exist_ok=True)
-  fig.savefig(path, dpi=90)
-  plt.close(fig)
-  return path
+  return save_figure(fig, path, dpi=90)

@@ -36,6 +36,10 @@ class ProgressLog:
     if self.enabled:
       from tensorboardX import SummaryWriter
       self.tensorboard = SummaryWriter(os.path.join(workdir, "tensorboard"), flush_secs=30)
+      for writer in getattr(self.tensorboard, "all_writers", {}).values():
+        worker = getattr(writer.event_writer, "_worker", None)
+        if worker is not None:
+          worker._record_writer = _Guarded(worker._record_writer)  # noqa: SLF001
 
   def write(self, step: int, metrics: dict[str, float]) -> None:
     if not self.enabled:
@@ -67,7 +71,68 @@ class ProgressLog:
         from absl import logging
         logging.warning("TensorBoard events in %s/tensorboard were not all written: %s",
                         self.workdir, e.strerror or e)
-        # tensorboardX retries the flush at exit, with a traceback; once is enough.
         for writer in getattr(self.tensorboard, "all_writers", {}).values():
-          writer.event_writer._closed = True  # noqa: SLF001
+          _abandon(writer.event_writer)
       self.tensorboard = None
+
+
+class _Guarded:
+  """The events file as tensorboardX's writer thread sees it: a failed write or
+  flush (a full disk) drops the rest instead of killing the thread with a
+  traceback; close() then warns once (metrics.jsonl holds the same values)."""
+
+  def __init__(self, events):
+    self.events = events
+    self.error: OSError | None = None
+
+  def write_event(self, event) -> None:
+    if self.error is None:
+      try:
+        self.events.write_event(event)
+      except OSError as e:
+        self.error = e
+
+  def flush(self) -> None:
+    if self.error is None:
+      try:
+        self.events.flush()
+      except OSError as e:
+        self.error = e
+
+  def close(self) -> None:
+    self.events.close()
+
+
+class _Discard:
+  """A record writer that writes nothing (stands in for one on a full disk)."""
+
+  def write_event(self, event) -> None:
+    del event
+
+  def flush(self) -> None:
+    pass
+
+  def close(self) -> None:
+    pass
+
+
+def _abandon(event_writer) -> None:
+  """Stops a tensorboardX EventFileWriter whose close() failed, without more writes.
+
+  Its close() raised in the final flush, before stopping its writer thread: that
+  thread would block on a queue that interpreter exit closes under it (a thread
+  traceback), and tensorboardX would retry the flush at exit (another).
+  """
+  worker = getattr(event_writer, "_worker", None)
+  if worker is not None and worker.is_alive():
+    worker._record_writer = _Discard()  # noqa: SLF001
+    worker.stop()  # queues its shutdown signal and joins it
+  events = getattr(event_writer, "_ev_writer", None)
+  file = getattr(getattr(events, "_py_recordio_writer", None), "_writer", None)
+  if file is not None:
+    try:
+      file.close()  # what it still buffers is lost either way; the handle is freed
+    except OSError:
+      pass
+  event_writer._ev_writer = _Discard()  # noqa: SLF001
+  event_writer._closed = True  # noqa: SLF001

@@ -12,7 +12,9 @@ elementwise fusions keep YNNPACK. BENCHMARKS.md has the numbers.
   * `GAXLA_XLA_CPU_DEFAULTS` is not '0' (the switch to turn it off);
   * the user's `XLA_FLAGS` does not already set `xla_cpu_experimental_ynn_fusion_type`;
   * this jaxlib knows the flag (XLA aborts on unknown flags, so it is looked
-    up in jaxlib's own library first);
+    up in jaxlib's own library first; the answer is cached in
+    ~/.cache/gaxla/xla_cpu_flags.json per jaxlib build, since the scan
+    reads ~330 MB);
   * no JAX backend has started yet (XLA reads `XLA_FLAGS` once, when the first
     backend starts; import gaxla before running any JAX computation).
 The flag only changes how XLA:CPU compiles; GPU and TPU programs are compiled
@@ -40,12 +42,20 @@ SWITCH = "GAXLA_XLA_CPU_DEFAULTS"
 _status = "not applied"
 
 
-def _jaxlib_knows(flag: str) -> bool:
-  """Whether jaxlib's shared libraries contain `flag` (i.e. XLA defines it)."""
+def _cache_file() -> str:
+  base = os.environ.get("XDG_CACHE_HOME") or os.path.join(os.path.expanduser("~"), ".cache")
+  return os.path.join(base, "gaxla", "xla_cpu_flags.json")
+
+
+def _jaxlib_libraries() -> list[str]:
   spec = importlib.util.find_spec("jaxlib")
   if spec is None or spec.origin is None:
-    return False
-  for path in glob.glob(os.path.join(os.path.dirname(spec.origin), "*.so")):
+    return []
+  return sorted(glob.glob(os.path.join(os.path.dirname(spec.origin), "*.so")))
+
+
+def _scan(paths: list[str], flag: str) -> bool:
+  for path in paths:
     try:
       with open(path, "rb") as f, mmap.mmap(f.fileno(), 0, access=mmap.ACCESS_READ) as mm:
         if mm.find(flag.encode()) >= 0:
@@ -53,6 +63,41 @@ def _jaxlib_knows(flag: str) -> bool:
     except (OSError, ValueError):  # empty or unreadable file
       continue
   return False
+
+
+def _jaxlib_knows(flag: str) -> bool:
+  """Whether jaxlib's shared libraries contain `flag` (i.e. XLA defines it).
+
+  Scanning them reads ~330 MB, so the answer is cached on disk (see
+  `_cache_file`), keyed by the flag and each library's path, size and mtime:
+  a jaxlib upgrade changes the key and scans again. Without a usable cache
+  folder it scans every time.
+  """
+  import json
+  paths = _jaxlib_libraries()
+  try:
+    key = "|".join([flag] + [f"{p}:{os.stat(p).st_size}:{os.stat(p).st_mtime_ns}"
+                             for p in paths])
+  except OSError:
+    return _scan(paths, flag)
+  cache = _cache_file()
+  try:
+    with open(cache) as f:
+      known = json.load(f)
+    if isinstance(known, dict) and isinstance(known.get(key), bool):
+      return known[key]
+  except (OSError, ValueError):
+    pass
+  found = _scan(paths, flag)
+  try:  # one entry: the jaxlib installed now
+    os.makedirs(os.path.dirname(cache), exist_ok=True)
+    partial = f"{cache}.tmp-{os.getpid()}"
+    with open(partial, "w") as f:
+      json.dump({key: found}, f)
+    os.replace(partial, cache)
+  except OSError:
+    pass
+  return found
 
 
 def _backend_started() -> bool:
@@ -91,7 +136,8 @@ def enable_compile_cache(directory: str) -> None:
   """Persistent compilation cache in `directory` ('' leaves JAX's setting alone).
 
   JAX's own `JAX_COMPILATION_CACHE_DIR` wins when set. Compilations under
-  `jax_persistent_cache_min_compile_time_secs` (1 s) are not cached.
+  `jax_persistent_cache_min_compile_time_secs` (1 s) are not cached. A folder
+  that cannot be written turns the cache off with a warning.
   """
   if not directory or os.environ.get("JAX_COMPILATION_CACHE_DIR"):
     return
@@ -99,5 +145,16 @@ def enable_compile_cache(directory: str) -> None:
   if jax.config.jax_compilation_cache_dir:
     return
   directory = os.path.expanduser(directory)
-  os.makedirs(directory, exist_ok=True)
+  try:
+    os.makedirs(directory, exist_ok=True)
+    writable = os.access(directory, os.W_OK | os.X_OK)
+  except OSError as e:
+    writable, why = False, e.strerror or str(e)
+  else:
+    why = "Permission denied"
+  if not writable:  # the cache only saves compile time: never a reason to stop a run
+    from absl import logging
+    logging.warning("compile cache off: cannot write %s (%s); set compile_cache_dir to a "
+                    "writable folder, or to '' to silence this.", directory, why)
+    return
   jax.config.update("jax_compilation_cache_dir", directory)

@@ -176,3 +176,11 @@ def test_sample_errors(tmp_path):
   assert result.returncode == 2 and "config.json" in result.stderr
   usage = subprocess.run([sys.executable, "-m", "gaxla"], cwd=ROOT, capture_output=True, text=True)
   assert usage.returncode == 2 and "gaxla train" in usage.stderr
+
+
+def test_a_stray_argument_is_one_line(tmp_path):
+  # e.g. `--truncation 0.5 1` or a lost quote: absl hands the rest to main.
+  result = gaxla("sample", "--workdir", str(tmp_path), "--out", str(tmp_path / "x.npy"),
+                 "extra", check=False)
+  assert result.returncode == 2 and "Traceback" not in result.stderr, result.stderr
+  assert result.stderr.startswith("gaxla: error: unexpected arguments: extra")

@@ -204,3 +204,27 @@ def test_tensorboard_events_hold_the_logged_scalars(tmp_path):
     for value in event.summary.value:
       values[(value.tag, event.step)] = value.simple_value
   assert values == {("d_loss", 3): 0.5, ("eval/high_quality", 3): pytest.approx(0.9)}
+
+
+def test_a_full_disk_at_close_stops_the_tensorboard_thread(tmp_path, monkeypatch):
+  # Left running, the writer thread dies at interpreter exit with a traceback
+  # ("handle is closed") after gaxla's one-line disk-full error.
+  import errno
+  import threading
+
+  from tensorboardX import record_writer
+
+  from gaxla import progress
+  log = progress.ProgressLog(str(tmp_path), 10, 0, show_progress=False)
+  log.write(1, {"d_loss": 0.5})
+
+  def disk_full(self):
+    raise OSError(errno.ENOSPC, "No space left on device")
+  monkeypatch.setattr(record_writer.RecordWriter, "flush", disk_full)
+  workers = [w.event_writer._worker for w in log.tensorboard.all_writers.values()]
+  for worker in workers:  # the thread's own periodic flush must not raise either
+    worker._record_writer.flush()
+  log.close()  # logs a warning, does not raise
+  assert workers and not any(w.is_alive() for w in workers)
+  assert not any(type(t).__name__ == "_EventLoggerThread" and t.is_alive()
+                 for t in threading.enumerate())

@@ -79,3 +79,36 @@ def test_apply_defaults_respects_the_switch_and_the_users_flags(monkeypatch):
 def test_this_jaxlib_knows_the_flag():
   assert xla_cpu._jaxlib_knows(xla_cpu.YNN_FLAG)
   assert not xla_cpu._jaxlib_knows("xla_cpu_no_such_flag_for_sure")
+
+
+def test_the_jaxlib_scan_is_cached_per_build(tmp_path, monkeypatch):
+  monkeypatch.setenv("XDG_CACHE_HOME", str(tmp_path))
+  scans = []
+  real_scan = xla_cpu._scan
+  monkeypatch.setattr(xla_cpu, "_scan", lambda paths, flag: scans.append(flag) or
+                      real_scan(paths, flag))
+  assert xla_cpu._jaxlib_knows(xla_cpu.YNN_FLAG) is True
+  assert xla_cpu._jaxlib_knows(xla_cpu.YNN_FLAG) is True
+  assert xla_cpu._jaxlib_knows("no_such_xla_flag_anywhere") is False
+  assert scans == [xla_cpu.YNN_FLAG, "no_such_xla_flag_anywhere"]
+  # Another build (size or mtime of a library differs) scans again.
+  other = tmp_path / "other_jaxlib.so"
+  other.write_bytes(b"a library without the flag")
+  monkeypatch.setattr(xla_cpu, "_jaxlib_libraries", lambda: [str(other)])
+  assert xla_cpu._jaxlib_knows(xla_cpu.YNN_FLAG) is False and len(scans) == 3
+
+
+def test_an_unwritable_compile_cache_is_skipped_not_fatal(tmp_path, monkeypatch):
+  import jax
+  monkeypatch.delenv("JAX_COMPILATION_CACHE_DIR", raising=False)
+  a_file = tmp_path / "file"
+  a_file.write_text("")
+  before = jax.config.jax_compilation_cache_dir
+  jax.config.update("jax_compilation_cache_dir", None)
+  try:
+    xla_cpu.enable_compile_cache(str(a_file / "cache"))  # NotADirectoryError before the fix
+    assert jax.config.jax_compilation_cache_dir is None
+    xla_cpu.enable_compile_cache(str(tmp_path / "cache"))
+    assert jax.config.jax_compilation_cache_dir == str(tmp_path / "cache")
+  finally:
+    jax.config.update("jax_compilation_cache_dir", before)

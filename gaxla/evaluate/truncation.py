@@ -9,7 +9,6 @@ one PNG (one panel per metric). Works in any feature space the evaluators use
 
 from __future__ import annotations
 
-import os
 
 import jax
 
@@ -68,9 +67,8 @@ def sweep(evaluators: list[evaluators_lib.Evaluator], trainer, variables,
 
 def plot(records: list[dict[str, float]], path: str, title: str = "") -> str:
   """Draws each metric against truncation (one panel per metric) into a PNG; returns path."""
-  import matplotlib
-  matplotlib.use("Agg")
-  import matplotlib.pyplot as plt
+  from gaxla.plots import pyplot, save_figure
+  plt = pyplot()
   metrics = [k for k in records[0] if k != "truncation"]
   if not metrics:
     raise ValueError("no metrics to plot")
@@ -89,7 +87,4 @@ def plot(records: list[dict[str, float]], path: str, title: str = "") -> str:
   if title:
     fig.suptitle(title, fontsize=10)
   fig.tight_layout()
-  os.makedirs(os.path.dirname(os.path.abspath(path)), exist_ok=True)
-  fig.savefig(path, dpi=100)
-  plt.close(fig)
-  return path
+  return save_figure(fig, path, dpi=100)

@@ -21,11 +21,15 @@ from gaxla.nn.virtual_batch_norm import VirtualBatchNorm, with_reference_batch
 
 def _num_halvings(side: int) -> int:
   """How many stride-2 stages take `side` down to a base of at most 7."""
-  n = 0
-  while side > 7:
-    if side % 2:
-      raise ValueError(f"DCGAN needs an image side that halves down to <= 7, got {side}")
-    side //= 2
+  n, halved = 0, side
+  while halved > 7:
+    if halved % 2:
+      # The config's value, not the odd intermediate, is what the user can change.
+      raise ValueError(f"DCGAN needs an image side that halves down to <= 7 (e.g. 8, 16, 28, "
+                       f"32, 64), got {side}" + (f" (halves to {halved}, which is odd)"
+                                                if halved != side else "") +
+                       ": set data.image_size to one of those.")
+    halved //= 2
     n += 1
   return n
 
