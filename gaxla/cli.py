@@ -198,6 +198,9 @@ def _eval(argv) -> None:
   if not _WORKDIR.value:
     raise ValueError("eval needs --workdir DIR")
   config = workdir.load_config(_WORKDIR.value)
+  if config.model.name == "esrgan":
+    _eval_super_resolution(config)
+    return
   if _METRICS.value is not None:
     config.eval.metrics = tuple(m.strip() for m in _METRICS.value.split(",") if m.strip())
   if _NUM.present:
@@ -282,6 +285,29 @@ def _prepare(argv) -> None:
   print(f"gaxla: {summary}")
   print(f"gaxla: train with --config.data.name=folder --config.data.data_dir={_OUT.value} "
         "(e.g. configs/folder.py)")
+def _eval_super_resolution(config) -> None:
+  """`gaxla eval` on an SR workdir: sr.metrics (or --metrics) on held-out images."""
+  import json
+  import os
+
+  from gaxla import config as config_lib
+  from gaxla import superres
+  if _METRICS.value is not None:
+    config.sr.metrics = tuple(m.strip() for m in _METRICS.value.split(",") if m.strip())
+  if _NUM.present:
+    config.eval.num_samples = _NUM.value
+  config = config_lib.validate(config)
+  system, state = _restore(config)
+  results = superres.evaluate(system, state, config, None)
+  step = int(state.step)
+  with open(os.path.join(_WORKDIR.value, "eval.jsonl"), "a") as f:
+    f.write(json.dumps({"step": step, "num_samples": config.eval.num_samples, **results}) + "\n")
+  for key, value in results.items():
+    print(f"[{step}] {key} = {value:.6g}")
+  print(f"gaxla: evaluated step {step} (first {config.eval.num_samples} test images, EMA "
+        f"generator); appended to {os.path.join(_WORKDIR.value, 'eval.jsonl')}")
+
+
 def _interpolate(argv) -> None:
   from gaxla import superres
   missing = [f"--{n}" for n, v in (("psnr", _PSNR.value), ("gan", _GAN.value),

@@ -257,8 +257,10 @@ def model_kwargs(model_name: str, role: str, **overrides) -> ml_collections.Conf
 # resumed run means, so they must match the saved config ...
 RESUME_FIXED = ("data", "model", "loss", "penalty", "optim", "batch_size", "seed", "sr")
 # ... except these: where the data lives, how many processes decode it, and how a
-# batch is split into accumulation steps do not change the batches or the state.
-RESUME_MOVABLE = ("data.data_dir", "data.source_dir", "data.workers", "optim.grad_accum_steps")
+# batch is split into accumulation steps do not change the batches or the state
+# (nor do where SR's VGG19 file and pre-trained workdir live: read at step 0 / start).
+RESUME_MOVABLE = ("data.data_dir", "data.source_dir", "data.workers", "optim.grad_accum_steps",
+                  "sr.init_from", "sr.vgg19_weights")
 
 
 def resume_rule() -> str:

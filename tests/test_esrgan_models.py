@@ -38,3 +38,25 @@ def test_vgg19_pre_activation_differs_from_post():
   assert (a < 0).any()
   np.testing.assert_allclose(b, jax.nn.relu(a))
   assert not np.allclose(a, b)
+
+
+def test_vgg19_converter_follows_torchvision_indices():
+  # torchvision's vgg19().features: conv, ReLU pairs with a max pool after each block,
+  # so conv2_1 is features.5 and conv5_4 is features.34.
+  rng = np.random.default_rng(0)
+  state, index, c_in = {}, 0, 3
+  for b, widths in enumerate(esrgan.VGG19_BLOCKS):
+    index += 1 if b else 0
+    for width in widths:
+      state[f"features.{index}.weight"] = rng.normal(size=(width, c_in, 3, 3)).astype(np.float32)
+      state[f"features.{index}.bias"] = rng.normal(size=(width,)).astype(np.float32)
+      c_in, index = width, index + 2
+  params = esrgan.convert_torchvision_vgg19(state)["params"]
+  np.testing.assert_array_equal(params["conv2_1"]["kernel"],
+                                state["features.5.weight"].transpose(2, 3, 1, 0))
+  np.testing.assert_array_equal(params["conv5_4"]["bias"], state["features.34.bias"])
+  assert len(params) == 16
+  del state["features.34.weight"]
+  import pytest
+  with pytest.raises(KeyError, match="features.34.weight"):
+    esrgan.convert_torchvision_vgg19(state)

@@ -197,32 +197,48 @@ def test_interpolation_at_0_and_1_reproduces_the_networks(two_stage_runs):
     superres.interpolate_workdirs(psnr_dir, gan_dir, 0.5, str(root / "interp_0.0"))
 
 
-def test_cli_interpolate_then_sample_input(two_stage_runs, tmp_path):
-  root, psnr_dir, gan_dir = two_stage_runs
-  env = dict(os.environ, JAX_PLATFORMS="cpu", JAX_DISABLE_MOST_OPTIMIZATIONS="1")
-
-  def gaxla(*args):
-    return subprocess.run([sys.executable, "-m", "gaxla", *args], cwd=ROOT, env=env,
-                          capture_output=True, text=True, timeout=300)
-
-  out_dir = str(tmp_path / "interp")
+def test_sample_input_upscales_and_checks_its_input(two_stage_runs, tmp_path):
+  from gaxla.cli_sample import write_upscaled
+  _, _, gan_dir = two_stage_runs
+  config, system, state = superres.restore_workdir(gan_dir)
   lr = np.random.default_rng(0).uniform(-1, 1, (3, 5, 6, 1)).astype(np.float32)
   np.save(tmp_path / "lr.npy", lr)
-  result = gaxla("interpolate", "--psnr", psnr_dir, "--gan", gan_dir, "--alpha", "0.8",
-                 "--out", out_dir)
-  assert result.returncode == 0, result.stderr
-  result = gaxla("sample", "--workdir", out_dir, "--input", str(tmp_path / "lr.npy"),
-                 "--out", str(tmp_path / "sr.npy"))
-  assert result.returncode == 0, result.stderr
+  write_upscaled(config, gan_dir, str(tmp_path / "lr.npy"), str(tmp_path / "sr.npy"))
   sr = np.load(tmp_path / "sr.npy")
   assert sr.dtype == np.float32 and sr.shape == (3, 10, 12, 1)
-  assert sr.min() >= -1 and sr.max() <= 1
-  # The same numbers as the interpolated EMA generator called directly.
-  _, system, state = superres.restore_workdir(out_dir)
-  expected = superres.upscale(system, state.ema_generator_variables(), lr)
+  expected = np.clip(system.generator.apply(state.ema_generator_variables(), lr), -1, 1)
   np.testing.assert_allclose(sr, expected, atol=1e-5)
+  np.save(tmp_path / "rgb.npy", np.zeros((1, 4, 4, 3), np.float32))
+  np.save(tmp_path / "u8.npy", np.zeros((1, 4, 4, 1), np.uint8))
+  np.save(tmp_path / "big.npy", np.full((1, 4, 4, 1), 255.0, np.float32))
+  for name, needle in (("rgb.npy", r"\[N, H, W, 1\]"), ("u8.npy", "float images"),
+                       ("big.npy", "p / 127.5 - 1")):
+    with pytest.raises(ValueError, match=needle):
+      write_upscaled(config, gan_dir, str(tmp_path / name), str(tmp_path / "x.npy"))
+  with pytest.raises(ValueError, match="--out must end in .npy or .png"):
+    write_upscaled(config, gan_dir, str(tmp_path / "lr.npy"), str(tmp_path / "x.txt"))
+
+
+def test_cli_interpolate_then_sample_input(two_stage_runs, tmp_path):
+  """Both commands through the CLI, in one process (one start-up, one compile)."""
+  root, psnr_dir, gan_dir = two_stage_runs
+  out_dir = str(tmp_path / "interp")
+  np.save(tmp_path / "lr.npy", np.zeros((2, 4, 4, 1), np.float32))
+  commands = [["gaxla", "interpolate", "--psnr", psnr_dir, "--gan", gan_dir, "--alpha", "0.8",
+               "--out", out_dir],
+              ["gaxla", "sample", "--workdir", out_dir, "--input", str(tmp_path / "lr.npy"),
+               "--out", str(tmp_path / "sr.npy")]]
+  script = ("import sys\nfrom gaxla import cli\n"
+            f"for argv in {commands!r}:\n"
+            "  try:\n    cli.main(argv)\n  except SystemExit as e:\n"
+            "    assert not e.code, e.code\n")
+  env = dict(os.environ, JAX_PLATFORMS="cpu")
+  result = subprocess.run([sys.executable, "-c", script], cwd=ROOT, env=env,
+                          capture_output=True, text=True, timeout=300)
+  assert result.returncode == 0, result.stderr
+  assert "alpha 0.8" in result.stdout and "wrote" in result.stdout
+  sr = np.load(tmp_path / "sr.npy")
+  assert sr.dtype == np.float32 and sr.shape == (2, 8, 8, 1)
+  assert sr.min() >= -1 and sr.max() <= 1
   with open(os.path.join(out_dir, "interpolation.json")) as f:
     assert json.load(f)["alpha"] == 0.8
-  bad = gaxla("sample", "--workdir", out_dir, "--input", str(tmp_path / "sr.npy"),
-              "--out", str(tmp_path / "x.txt"))
-  assert bad.returncode == 2 and "--out must end in .npy or .png" in bad.stderr
