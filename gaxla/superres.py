@@ -249,10 +249,11 @@ class SuperResSystem(GANSystem):
 
   def init_state(self, seed: int) -> GANState:
     """The initial state; with sr.init_from, G starts as that workdir's EMA generator."""
-    # The seed goes in traced: with a static one, XLA constant-folds the whole
-    # random init (and the forward pass Flax runs for shapes) at compile time,
-    # which took over 10 minutes for the Fashion-MNIST RRDB on 2 cores.
-    state = jax.jit(self.init, out_shardings=self.state_sharding)(jnp.asarray(seed, jnp.int32))
+    # Op by op, then placed: XLA:CPU compiles this init as one program very
+    # slowly (jitted with a static seed it constant-folds the random init: over
+    # 10 minutes for the Fashion-MNIST RRDB on 2 cores; with a traced seed
+    # and gaxla's conv flag (gaxla/xla_cpu.py) still minutes), and it runs once.
+    state = jax.device_put(self.init(seed), self.state_sharding)
     if not self.config.sr.init_from:
       return state
     params = pretrained_generator(self.config)

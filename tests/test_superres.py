@@ -1,10 +1,9 @@
 """Super-resolution (ESRGAN) wiring: SR metrics, the SR step's losses, the two-stage run,
 network interpolation and `gaxla sample --input` on a tiny workdir."""
 
+import copy
 import json
 import os
-import subprocess
-import sys
 
 import jax
 import jax.numpy as jnp
@@ -15,9 +14,6 @@ from gaxla import config as config_lib
 from gaxla import superres
 from gaxla.evaluate import sr_metrics
 from gaxla.models import esrgan
-
-ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
-
 
 def tiny_sr_config(cache_dir, **overrides):
   """x2 SR of 16x16 digits: one RRDB of 8 features, a 4-channel critic, batch 8."""
@@ -93,10 +89,20 @@ def _hr_batch(n_critic=1, batch=8):
   return {"x": x, "label": jnp.zeros((n_critic, batch), jnp.int32)}
 
 
-def test_psnr_stage_minimizes_l1_and_leaves_the_critic(tmp_path):
-  config = tiny_sr_config(tmp_path, **{"sr.stage": "psnr"})
+@pytest.fixture(scope="module")
+def gan_system(tmp_path_factory):
+  """One GAN-stage system and its initial state, shared by the step tests."""
+  config = tiny_sr_config(tmp_path_factory.mktemp("cache"),
+                          **{"sr.adversarial_weight": 0.5, "sr.l1_weight": 0.25})
   system = superres.SuperResSystem(config, (16, 16, 1), 10)
-  state = system.init_state(0)
+  return system, system.init_state(0)
+
+
+def test_psnr_stage_minimizes_l1_and_leaves_the_critic(gan_system):
+  system, state = gan_system
+  # The same system in the PSNR stage (a shallow copy: the stage is read when tracing).
+  system = copy.copy(system)
+  system.stage = "psnr"
   batch = _hr_batch()
   new_state, metrics = jax.jit(system.step)(state, batch)
   hr = batch["x"][-1]
@@ -111,10 +117,8 @@ def test_psnr_stage_minimizes_l1_and_leaves_the_critic(tmp_path):
   assert all(jax.tree.leaves(changed))
 
 
-def test_gan_stage_loss_is_perceptual_plus_relativistic_plus_l1(tmp_path):
-  config = tiny_sr_config(tmp_path, **{"sr.adversarial_weight": 0.5, "sr.l1_weight": 0.25})
-  system = superres.SuperResSystem(config, (16, 16, 1), 10)
-  state = system.init_state(0)
+def test_gan_stage_loss_is_perceptual_plus_relativistic_plus_l1(gan_system):
+  system, state = gan_system
   batch = _hr_batch()
   features = system.perceptual_variables()
   new_state, metrics = jax.jit(system.step_with_features)(state, batch, features)
@@ -152,6 +156,13 @@ def two_stage_runs(tmp_path_factory):
   return root, psnr_dir, gan_dir
 
 
+@pytest.fixture(scope="module")
+def restored(two_stage_runs):
+  """(PSNR state, GAN config, GAN system, GAN state), restored once from the two workdirs."""
+  _, psnr_dir, gan_dir = two_stage_runs
+  return (superres.restore_workdir(psnr_dir)[2],) + superres.restore_workdir(gan_dir)
+
+
 def test_two_stage_training_logs_sr_metrics(two_stage_runs):
   _, psnr_dir, gan_dir = two_stage_runs
   for workdir in (psnr_dir, gan_dir):
@@ -165,42 +176,43 @@ def test_two_stage_training_logs_sr_metrics(two_stage_runs):
     assert "sr/perceptual" in f.readline()
 
 
-def test_gan_stage_starts_from_the_psnr_generator(two_stage_runs):
+def test_gan_stage_starts_from_the_psnr_generator(two_stage_runs, restored):
   root, psnr_dir, _ = two_stage_runs
+  psnr_state = restored[0]
   config = tiny_sr_config(root / "cache", **{"sr.init_from": psnr_dir})
-  system = superres.SuperResSystem(config, (16, 16, 1), 10)
-  state = system.init_state(0)
-  _, _, psnr_state = superres.restore_workdir(psnr_dir)
-  jax.tree.map(np.testing.assert_array_equal, state.g.params, psnr_state.g_ema_params)
-  jax.tree.map(np.testing.assert_array_equal, state.g_ema_params, psnr_state.g_ema_params)
+  params = superres.pretrained_generator(config)   # what init_state puts in G and its EMA
+  jax.tree.map(np.testing.assert_array_equal, params, psnr_state.g_ema_params)
   with pytest.raises(ValueError, match="model.generator"):
     other = tiny_sr_config(root / "cache", **{"sr.init_from": psnr_dir,
                                               "model.generator.features": 4})
     superres.pretrained_generator(other)
 
 
-def test_interpolation_at_0_and_1_reproduces_the_networks(two_stage_runs):
+def test_interpolation_at_0_and_1_reproduces_the_networks(two_stage_runs, restored):
   root, psnr_dir, gan_dir = two_stage_runs
-  _, _, psnr = superres.restore_workdir(psnr_dir)
-  _, _, gan = superres.restore_workdir(gan_dir)
+  psnr, _, _, gan = restored
   for alpha, expected in ((0.0, psnr), (1.0, gan)):
-    out = str(root / f"interp_{alpha}")
-    superres.interpolate_workdirs(psnr_dir, gan_dir, alpha, out)
-    _, _, mixed = superres.restore_workdir(out)
-    jax.tree.map(np.testing.assert_array_equal, mixed.g_ema_params, expected.g_ema_params)
-    jax.tree.map(np.testing.assert_array_equal, mixed.g.params, expected.g.params)
+    pairs = ((psnr.g_ema_params, gan.g_ema_params, expected.g_ema_params),
+             (psnr.g.params, gan.g.params, expected.g.params))
+    for psnr_params, gan_params, expected_params in pairs:
+      jax.tree.map(np.testing.assert_array_equal,
+                   superres.interpolate_params(psnr_params, gan_params, alpha), expected_params)
   half = superres.interpolate_params(psnr.g_ema_params, gan.g_ema_params, 0.5)
-  leaf = jax.tree.leaves(half)[0]
-  np.testing.assert_allclose(leaf, 0.5 * (jax.tree.leaves(psnr.g_ema_params)[0]
-                                          + jax.tree.leaves(gan.g_ema_params)[0]), rtol=1e-6)
+  np.testing.assert_allclose(jax.tree.leaves(half)[0],
+                             0.5 * (jax.tree.leaves(psnr.g_ema_params)[0]
+                                    + jax.tree.leaves(gan.g_ema_params)[0]), rtol=1e-6)
+  os.makedirs(root / "taken")
+  (root / "taken" / "x").write_text("")
   with pytest.raises(ValueError, match="not empty"):
-    superres.interpolate_workdirs(psnr_dir, gan_dir, 0.5, str(root / "interp_0.0"))
+    superres.interpolate_workdirs(psnr_dir, gan_dir, 0.5, str(root / "taken"))
+  with pytest.raises(ValueError, match="--alpha must be in"):
+    superres.interpolate_workdirs(psnr_dir, gan_dir, 1.5, str(root / "new"))
 
 
-def test_sample_input_upscales_and_checks_its_input(two_stage_runs, tmp_path):
+def test_sample_input_upscales_and_checks_its_input(two_stage_runs, restored, tmp_path):
   from gaxla.cli_sample import write_upscaled
   _, _, gan_dir = two_stage_runs
-  config, system, state = superres.restore_workdir(gan_dir)
+  _, config, system, state = restored
   lr = np.random.default_rng(0).uniform(-1, 1, (3, 5, 6, 1)).astype(np.float32)
   np.save(tmp_path / "lr.npy", lr)
   write_upscaled(config, gan_dir, str(tmp_path / "lr.npy"), str(tmp_path / "sr.npy"))
@@ -219,26 +231,31 @@ def test_sample_input_upscales_and_checks_its_input(two_stage_runs, tmp_path):
     write_upscaled(config, gan_dir, str(tmp_path / "lr.npy"), str(tmp_path / "x.txt"))
 
 
-def test_cli_interpolate_then_sample_input(two_stage_runs, tmp_path):
-  """Both commands through the CLI, in one process (one start-up, one compile)."""
+def test_cli_interpolate_then_sample_input(two_stage_runs, restored, tmp_path, capsys):
+  """`gaxla interpolate`, then `gaxla sample --input` on the workdir it wrote."""
   root, psnr_dir, gan_dir = two_stage_runs
+  psnr, _, _, gan = restored
   out_dir = str(tmp_path / "interp")
   np.save(tmp_path / "lr.npy", np.zeros((2, 4, 4, 1), np.float32))
   commands = [["gaxla", "interpolate", "--psnr", psnr_dir, "--gan", gan_dir, "--alpha", "0.8",
                "--out", out_dir],
               ["gaxla", "sample", "--workdir", out_dir, "--input", str(tmp_path / "lr.npy"),
                "--out", str(tmp_path / "sr.npy")]]
-  script = ("import sys\nfrom gaxla import cli\n"
-            f"for argv in {commands!r}:\n"
-            "  try:\n    cli.main(argv)\n  except SystemExit as e:\n"
-            "    assert not e.code, e.code\n")
-  env = dict(os.environ, JAX_PLATFORMS="cpu")
-  result = subprocess.run([sys.executable, "-c", script], cwd=ROOT, env=env,
-                          capture_output=True, text=True, timeout=300)
-  assert result.returncode == 0, result.stderr
-  assert "alpha 0.8" in result.stdout and "wrote" in result.stdout
+  # In this process (the CLI's contract as a subprocess is tests/test_cli.py's):
+  # no second interpreter start-up and JAX import.
+  from gaxla import cli
+  for argv in commands:
+    with pytest.raises(SystemExit) as exit_info:
+      cli.main(argv)
+    assert not exit_info.value.code, (argv, exit_info.value.code)
+  printed = capsys.readouterr().out
+  assert "alpha 0.8" in printed and "wrote" in printed
   sr = np.load(tmp_path / "sr.npy")
   assert sr.dtype == np.float32 and sr.shape == (2, 8, 8, 1)
   assert sr.min() >= -1 and sr.max() <= 1
   with open(os.path.join(out_dir, "interpolation.json")) as f:
     assert json.load(f)["alpha"] == 0.8
+  # The written generator is exactly the interpolation of the two.
+  mixed = superres.restore_workdir(out_dir)[2]
+  jax.tree.map(np.testing.assert_array_equal, mixed.g_ema_params,
+               superres.interpolate_params(psnr.g_ema_params, gan.g_ema_params, 0.8))
