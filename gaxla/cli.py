@@ -19,6 +19,12 @@
                (your own images, class subfolders -> labels or flat ->
                unconditional, into ArrayRecord shards for data.name = 'folder',
                data.data_dir = PREPARED; unreadable files are skipped and counted)
+  gaxla sample --workdir SR_DIR --input LR.npy --out SR.npy|SR.png
+               (super-resolution workdirs: upscales float32 NHWC images in
+               [-1, 1] by sr.scale; writes float32 in [-1, 1], or a grid)
+  gaxla interpolate --psnr DIR1 --gan DIR2 --alpha A --out DIR3
+               (ESRGAN network interpolation: DIR3 is a new SR workdir whose
+               generator is (1 - A) * DIR1's + A * DIR2's)
   gaxla describe --config configs/NAME.py[:arg]
                (parameters per module group and FLOPs of G, D and the train
                step, from shapes only; --nostep_flops skips the step)
@@ -81,7 +87,12 @@ _IMAGE_SIZE = flags.DEFINE_integer("image_size", 64, "prepare: side of the store
 _TEST_FRACTION = flags.DEFINE_float("test_fraction", 0.1,
                                     "prepare: share of images held out as the 'test' split.")
 
-COMMANDS = ("train", "sample", "eval", "describe", "prepare")
+_INPUT = flags.DEFINE_string("input", None, "sample (SR workdirs): .npy of LR images to upscale.")
+_PSNR = flags.DEFINE_string("psnr", None, "interpolate: the PSNR-stage SR workdir.")
+_GAN = flags.DEFINE_string("gan", None, "interpolate: the GAN-stage SR workdir.")
+_ALPHA = flags.DEFINE_float("alpha", None, "interpolate: weight of the GAN generator, 0..1.")
+
+COMMANDS = ("train", "sample", "eval", "describe", "prepare", "interpolate")
 USAGE = __doc__
 
 
@@ -133,6 +144,11 @@ def _sample(argv) -> None:
   if _STANDING.value < 0:
     raise ValueError(f"--standing_batches must be >= 0, got {_STANDING.value}")
   config = config_lib.validate(workdir.load_config(_WORKDIR.value))
+  if config.model.name == "esrgan" or _INPUT.value:
+    from gaxla.cli_sample import write_upscaled
+    written, state = write_upscaled(config, _WORKDIR.value, _INPUT.value, _OUT.value, _STEP.value)
+    print(f"gaxla: wrote {', '.join(written)} (step {int(state.step)}, EMA generator)")
+    return
   system, state = _restore(config)
   info = data.get_info(config.data)
   modes = data.mixtures.MIXTURES[info.name]().modes if info.kind == "points" else None
@@ -183,6 +199,9 @@ def _eval(argv) -> None:
   if not _WORKDIR.value:
     raise ValueError("eval needs --workdir DIR")
   config = workdir.load_config(_WORKDIR.value)
+  if config.model.name == "esrgan":
+    _eval_super_resolution(config)
+    return
   if _METRICS.value is not None:
     config.eval.metrics = tuple(m.strip() for m in _METRICS.value.split(",") if m.strip())
   if _NUM.present:
@@ -267,6 +286,41 @@ def _prepare(argv) -> None:
   print(f"gaxla: {summary}")
   print(f"gaxla: train with --config.data.name=folder --config.data.data_dir={_OUT.value} "
         "(e.g. configs/folder.py)")
+def _eval_super_resolution(config) -> None:
+  """`gaxla eval` on an SR workdir: sr.metrics (or --metrics) on held-out images."""
+  import json
+  import os
+
+  from gaxla import config as config_lib
+  from gaxla import superres
+  if _METRICS.value is not None:
+    config.sr.metrics = tuple(m.strip() for m in _METRICS.value.split(",") if m.strip())
+  if _NUM.present:
+    config.eval.num_samples = _NUM.value
+  config = config_lib.validate(config)
+  system, state = _restore(config)
+  results = superres.evaluate(system, state, config, None)
+  step = int(state.step)
+  with open(os.path.join(_WORKDIR.value, "eval.jsonl"), "a") as f:
+    f.write(json.dumps({"step": step, "num_samples": config.eval.num_samples, **results}) + "\n")
+  for key, value in results.items():
+    print(f"[{step}] {key} = {value:.6g}")
+  print(f"gaxla: evaluated step {step} (first {config.eval.num_samples} test images, EMA "
+        f"generator); appended to {os.path.join(_WORKDIR.value, 'eval.jsonl')}")
+
+
+def _interpolate(argv) -> None:
+  from gaxla import superres
+  missing = [f"--{n}" for n, v in (("psnr", _PSNR.value), ("gan", _GAN.value),
+                                   ("alpha", _ALPHA.value), ("out", _OUT.value)) if v is None]
+  if missing:
+    raise ValueError(f"interpolate needs {', '.join(missing)} (gaxla interpolate --psnr DIR1 "
+                     "--gan DIR2 --alpha 0.8 --out DIR3)")
+  step = superres.interpolate_workdirs(_PSNR.value, _GAN.value, _ALPHA.value, _OUT.value)
+  print(f"gaxla: wrote {_OUT.value} (step {step}, alpha {_ALPHA.value}: "
+        f"{1 - _ALPHA.value:g} x {_PSNR.value} + {_ALPHA.value:g} x {_GAN.value})")
+
+
 def _quiet_orbax_failures(record) -> bool:
   return not (record.levelno >= logging.ERROR and "orbax" in record.pathname)
 
@@ -353,7 +407,8 @@ def main(argv=None) -> None:
     print(USAGE, file=sys.stderr)
     sys.exit(0 if len(argv) > 1 and argv[1] in ("-h", "--help") else 2)
   command = {"train": _train, "sample": _sample, "eval": _eval,
-             "describe": _describe, "prepare": _prepare}[argv[1]]
+             "describe": _describe, "prepare": _prepare,
+             "interpolate": _interpolate}[argv[1]]
   logging.set_verbosity(logging.WARNING)  # orbax logs every save at INFO
   # orbax logs a failed background write with its traceback, from each of
   # several threads, before the error reaches us; we report it once, in one line.

@@ -124,3 +124,55 @@ def write_samples(system, variables, out: str, num: int, seed: int = 0,
     ncols = count // len(classes) if classes else math.ceil(math.sqrt(num))
     save_png(image_grid(samples, ncols), out)
   return written
+
+
+def write_upscaled(config, workdir: str, input_path: str | None, out: str, step: str = "latest"):
+  """`gaxla sample --input` on a super-resolution workdir: upscales a .npy of LR images.
+
+  The input is float32 (or float64) NHWC in [-1, 1] with the run's channels;
+  `out` gets the EMA generator's outputs clipped to [-1, 1]: float32 NHWC
+  (.npy) or a grid of them (.png). Returns (paths written, the state used).
+  """
+  from gaxla import superres
+  if config.model.name != "esrgan":
+    raise ValueError(f"--input upscales images with a super-resolution run; {workdir!r} is a "
+                     f"{config.model.name!r} run: drop --input to draw samples.")
+  if not input_path:
+    raise ValueError(f"{workdir!r} is a super-resolution run: give --input LR.npy (float32 NHWC "
+                     "in [-1, 1]) to upscale.")
+  ext = os.path.splitext(out)[1].lower()
+  if ext not in (".npy", ".png"):
+    raise ValueError(f"--out must end in .npy or .png, got {out!r}")
+  if not input_path.lower().endswith(".npy"):
+    raise ValueError(f"--input must be a .npy file of images, got {input_path!r}")
+  try:
+    images = np.load(input_path, allow_pickle=False)
+  except FileNotFoundError:
+    raise FileNotFoundError(f"--input {input_path!r} not found") from None
+  except ValueError as e:
+    raise ValueError(f"--input {input_path!r} is not a plain .npy array: {e}") from None
+  channels = _channels(config)
+  if images.ndim != 4 or images.shape[-1] != channels or not np.issubdtype(images.dtype,
+                                                                            np.floating):
+    raise ValueError(f"--input must hold float images [N, H, W, {channels}] (NHWC, this run's "
+                     f"channels), got {images.dtype} {images.shape}")
+  if images.size and (not np.all(np.isfinite(images)) or images.min() < -1.0 - 1e-3
+                      or images.max() > 1.0 + 1e-3):
+    raise ValueError(f"--input values must be finite and in [-1, 1], got "
+                     f"[{images.min():.3g}, {images.max():.3g}]: map uint8 pixels p to "
+                     "p / 127.5 - 1")
+  _, system, state = superres.restore_workdir(workdir, step)
+  upscaled = superres.upscale(system, state.ema_generator_variables(),
+                              np.clip(images, -1.0, 1.0), int(config.eval.batch_size))
+  os.makedirs(os.path.dirname(os.path.abspath(out)), exist_ok=True)
+  if ext == ".npy":
+    with open(out, "wb") as f:
+      np.save(f, upscaled.astype(np.float32))
+  else:
+    save_png(image_grid(upscaled, math.ceil(math.sqrt(len(upscaled)))), out)
+  return [out], state
+
+
+def _channels(config) -> int:
+  from gaxla import data
+  return data.example_shape(config.data)[-1]

@@ -227,6 +227,19 @@ def defaults() -> ml_collections.ConfigDict:
       # batches of `batch_size` (standing statistics); 0 = the running statistics.
       standing_batches=16,
   ))
+  # Super-resolution (model.name = 'esrgan'; gaxla/superres.py). Ignored by other models.
+  config.sr = ml_collections.ConfigDict(dict(
+      scale=4,                # upscaling factor: 2, 4 or 8 (LR = bicubic HR / scale)
+      stage="gan",            # 'psnr': L1 only, no critic update; 'gan': ESRGAN's loss
+      perceptual="classifier",  # feature network: 'classifier' (the domain CNN) or 'vgg19'
+      vgg19_weights="",       # torchvision vgg19 .pth (sr.perceptual = 'vgg19')
+      vgg19_layer="conv5_4",  # features taken before this layer's ReLU
+      perceptual_weight=1.0,  # L_G = perceptual_weight * L_percep
+      adversarial_weight=5e-3,  # + adversarial_weight * L_Ra (ESRGAN's lambda)
+      l1_weight=1e-2,         # + l1_weight * L1 (ESRGAN's eta)
+      init_from="",           # workdir (PSNR stage) whose EMA generator initializes G
+      metrics=("psnr", "ssim"),  # on held-out images: 'psnr', 'ssim', 'fd'
+  ))
   return config
 
 
@@ -261,14 +274,16 @@ def model_kwargs(model_name: str, role: str, **overrides) -> ml_collections.Conf
 # words its error from them, so the message cannot drift from the behaviour.
 # Keys under these top-level names change the state's shape or what the
 # resumed run means, so they must match the saved config ...
-RESUME_FIXED = ("data", "model", "loss", "penalty", "optim", "batch_size", "seed", "aux",
+RESUME_FIXED = ("data", "model", "loss", "penalty", "optim", "batch_size", "seed", "aux", "sr",
                 # The critic's inputs (packing widens them), G's objective and the
                 # regularizers (historical averages live in the state) are the run's too.
                 "pack", "instance_noise", "augment", "unroll", "feature_matching",
                 "regularizer")
 # ... except these: where the data lives, how many processes decode it, and how a
-# batch is split into accumulation steps do not change the batches or the state.
-RESUME_MOVABLE = ("data.data_dir", "data.source_dir", "data.workers", "optim.grad_accum_steps")
+# batch is split into accumulation steps do not change the batches or the state
+# (nor do where SR's VGG19 file and pre-trained workdir live: read at step 0 / start).
+RESUME_MOVABLE = ("data.data_dir", "data.source_dir", "data.workers", "optim.grad_accum_steps",
+                  "sr.init_from", "sr.vgg19_weights")
 
 
 def resume_rule() -> str:
@@ -461,6 +476,12 @@ def validate(config: ml_collections.ConfigDict) -> ml_collections.ConfigDict:
     from gaxla import progressive
     try:
       progressive.check_config(config)
+    except ValueError as e:
+      raise ConfigError(f"config: {e}") from None
+  if config.model.name == "esrgan":  # the SR step's own rules (gaxla/superres.py)
+    from gaxla import superres
+    try:
+      superres.check_config(config)
     except ValueError as e:
       raise ConfigError(f"config: {e}") from None
   return config

@@ -543,4 +543,7 @@ def system_for(config: ml_collections.ConfigDict,
   if config.model.name == "progan":  # one compiled step per growth phase
     from gaxla.progressive import ProgressiveSystem
     return ProgressiveSystem(config, data.example_shape(config.data), info.num_classes, mesh)
+  if config.model.name == "esrgan":  # G maps LR images to HR ones
+    from gaxla.superres import SuperResSystem
+    return SuperResSystem(config, data.example_shape(config.data), info.num_classes, mesh)
   return GANSystem(config, data.example_shape(config.data), info.num_classes, mesh)

@@ -44,6 +44,9 @@ def evaluate(system: GANSystem, state: GANState, config, workdir: str | None,
   scatter plot (2-D mixtures) or a sample grid (one row per class for
   conditional models).
   """
+  if getattr(system, "is_super_resolution", False):  # PSNR/SSIM on held-out images
+    from gaxla import superres
+    return superres.evaluate(system, state, config, workdir)
   info = data.get_info(config.data)
   # EMA generator with standing statistics: what `gaxla eval` scores.
   variables = sample_lib.eval_variables(system, state, config.eval.standing_batches,

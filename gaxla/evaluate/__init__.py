@@ -64,6 +64,9 @@ def output_names(config, names=None) -> list[str]:
   """Every metric evaluation will log, as 'eval/EVALUATOR/METRIC' (known before any runs)."""
   from gaxla import data
   from gaxla.metrics import eval_name
+  if names is None and config.model.name == "esrgan":  # SR runs log sr.metrics
+    from gaxla import superres
+    return superres.output_names(config)
   names = metric_names(config) if names is None else names
   conditional = bool(config.model.conditional and data.get_info(config.data.name).num_classes)
   return [eval_name(f"{name}/{output}") for name in names

@@ -19,6 +19,7 @@ from gaxla.models.biggan import (
   BigGANGenerator,
 )
 from gaxla.models.dcgan import DCGANCritic, DCGANGenerator
+from gaxla.models.esrgan import RRDBGenerator, VGGCritic
 from gaxla.models.mlp import MLPCritic, MLPGenerator
 from gaxla.models.progan import ProGANCritic, ProGANGenerator
 from gaxla.models.resnet import SNGANCritic, SNGANGenerator
@@ -37,6 +38,7 @@ MODELS = {
     "biggan_deep": Family(BigGANDeepGenerator, BigGANDeepCritic),
     "sngan_resnet": Family(SNGANGenerator, SNGANCritic),
     "progan": Family(ProGANGenerator, ProGANCritic),  # trained by gaxla/progressive.py
+    "esrgan": Family(RRDBGenerator, VGGCritic),  # image-conditioned: gaxla/superres.py
 }
 
 
