@@ -68,7 +68,7 @@ def test_bad_values_name_the_key(key, value, needle):
 def test_unknown_names_list_the_valid_ones():
   with pytest.raises(ConfigError, match="Valid names: .*hinge.*wasserstein"):
     validate(tiny_mlp_config(**{"loss.name": "nope"}))
-  with pytest.raises(ConfigError, match="Valid names: biggan, biggan_deep, dcgan, mlp"):
+  with pytest.raises(ConfigError, match="Valid names: biggan, biggan_deep, dcgan, esrgan, mlp"):
     validate(tiny_mlp_config(**{"model.name": "nope"}))
 
 

@@ -77,5 +77,5 @@ def test_projection_term_is_inner_product_with_class_embedding():
 
 
 def test_registry_errors_list_names():
-  with pytest.raises(ValueError, match="valid names: biggan, biggan_deep, dcgan, mlp"):
+  with pytest.raises(ValueError, match="valid names: biggan, biggan_deep, dcgan, esrgan, mlp"):
     models.get("biggan9")
