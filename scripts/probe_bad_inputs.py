@@ -428,17 +428,22 @@ def unwritable_cache(ctx: Ctx):
   return result, "" if result.code else restorable(workdir, 4)
 
 
-def read_only_workdir(ctx: Ctx):
-  workdir = ctx.path("ro")
+def _train_on_tmpfs(ctx: Ctx, name: str, options: str):
+  """`gaxla train` with its workdir on a tmpfs mounted with `options` (needs root)."""
+  workdir = ctx.path(name)
   os.makedirs(workdir)
   if os.geteuid() != 0:
     return Result("(needs root: tmpfs mount)", None, "", "skipped"), "skipped"
-  subprocess.run(["mount", "-t", "tmpfs", "-o", "ro,size=1m", "tmpfs", workdir], check=True)
+  subprocess.run(["mount", "-t", "tmpfs", "-o", options, "tmpfs", workdir], check=True)
   try:
     result = gaxla(ctx, "train", *RING, "--workdir", workdir)
   finally:
     subprocess.run(["umount", workdir], check=False)
   return result, ""
+
+
+def read_only_workdir(ctx: Ctx):
+  return _train_on_tmpfs(ctx, "ro", "ro,size=1m")
 
 
 def unwritable_workdir(ctx: Ctx):
@@ -471,16 +476,7 @@ def unwritable_out(ctx: Ctx):
 
 def disk_full(ctx: Ctx):
   """The workdir on a tiny tmpfs: config.json fits, a checkpoint does not."""
-  if os.geteuid() != 0:
-    return Result("(needs root: tmpfs mount)", None, "", "skipped"), "skipped"
-  workdir = ctx.path("small_disk")
-  os.makedirs(workdir)
-  subprocess.run(["mount", "-t", "tmpfs", "-o", "size=200k", "tmpfs", workdir], check=True)
-  try:
-    result = gaxla(ctx, "train", *RING, "--workdir", workdir)
-  finally:
-    subprocess.run(["umount", workdir], check=False)
-  return result, ""
+  return _train_on_tmpfs(ctx, "small_disk", "size=200k")
 
 
 def file_size_limit(ctx: Ctx):
