@@ -187,6 +187,12 @@ def _describe(argv) -> None:
   config.unlock()
   report = describe.describe(config, step_flops=_STEP_FLOPS.value)
   print(describe.format_report(report, config_flags.get_config_filename(flags.FLAGS["config"])))
+  import jax
+
+  from gaxla import xla_cpu
+  if jax.default_backend() == "cpu":
+    print(f"CPU defaults (gaxla/xla_cpu.py): XLA flags {xla_cpu.status()}; "
+          f"huge-page malloc {xla_cpu.hugepage_malloc_status()}")
 
 
 def _eval(argv) -> None:
@@ -402,6 +408,9 @@ def _parse_flags(argv: list[str]) -> list[str]:
 
 
 def main(argv=None) -> None:
+  if argv is None:  # the real command line: huge-page malloc first (gaxla/xla_cpu.py)
+    from gaxla import xla_cpu
+    xla_cpu.reexec_with_hugepage_malloc()
   argv = list(sys.argv if argv is None else argv)
   if len(argv) < 2 or argv[1] not in COMMANDS:
     print(USAGE, file=sys.stderr)

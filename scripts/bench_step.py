@@ -98,6 +98,8 @@ def _load_config(path: str, overrides: list[str]):
 
 
 def main() -> None:
+  from gaxla import xla_cpu
+  xla_cpu.reexec_with_hugepage_malloc()  # as the gaxla CLI does (gaxla/xla_cpu.py)
   parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
   parser.add_argument("--config", required=True)
   parser.add_argument("--steps", type=int, default=50)
@@ -137,7 +139,6 @@ def main() -> None:
   config_lib.validate(config)
   # As `gaxla train` does: a second run of the same config loads the compiled
   # step from JAX's persistent cache (--config.compile_cache_dir='' to time a cold compile).
-  from gaxla import xla_cpu
   xla_cpu.enable_compile_cache(config.compile_cache_dir)
   trainer = system_for(config)
   state = trainer.init_state(config.seed)
@@ -208,6 +209,7 @@ def main() -> None:
       "generated_images_per_s": round(images / step_s, 1),
       "machine": f"{platform.machine()}, {os.cpu_count()} cores",
       "xla_cpu_flags": xla_cpu.status(),
+      "hugepage_malloc": xla_cpu.hugepage_malloc_status(),
       "compile_cache": jax.config.jax_compilation_cache_dir or "",
       "device_kind": device.device_kind, "step_tflops": round(step_flops / 1e12, 4),
       "mfu": None if utilization is None else round(utilization, 4),

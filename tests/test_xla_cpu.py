@@ -112,3 +112,60 @@ def test_an_unwritable_compile_cache_is_skipped_not_fatal(tmp_path, monkeypatch)
     assert jax.config.jax_compilation_cache_dir == str(tmp_path / "cache")
   finally:
     jax.config.update("jax_compilation_cache_dir", before)
+
+
+def _malloc_env(monkeypatch, thp="madvise", glibc=(2, 36), plugins=()):
+  monkeypatch.delenv("GLIBC_TUNABLES", raising=False)
+  monkeypatch.delenv(xla_cpu.SWITCH, raising=False)
+  monkeypatch.delenv("JAX_PLATFORMS", raising=False)
+  monkeypatch.setattr(sys, "platform", "linux")
+  monkeypatch.setattr(xla_cpu, "_thp_mode", lambda: thp)
+  monkeypatch.setattr(xla_cpu, "_glibc_version", lambda: glibc)
+  find_spec = xla_cpu.importlib.util.find_spec
+  monkeypatch.setattr(xla_cpu.importlib.util, "find_spec",
+                      lambda name: object() if name in plugins else find_spec(name))
+
+
+def test_hugepage_malloc_applies_only_where_it_helps_and_is_cpu_only(monkeypatch):
+  _malloc_env(monkeypatch)
+  assert xla_cpu.hugepage_malloc_status() == "restart needed"
+  for thp in ("always", "never"):
+    _malloc_env(monkeypatch, thp=thp)
+    assert xla_cpu.hugepage_malloc_status().startswith("not needed")
+  _malloc_env(monkeypatch, glibc=(2, 31))
+  assert "glibc >= 2.35" in xla_cpu.hugepage_malloc_status()
+  _malloc_env(monkeypatch, plugins=("jax_cuda12_plugin",))
+  assert "jax_cuda12_plugin" in xla_cpu.hugepage_malloc_status()
+  monkeypatch.setenv("JAX_PLATFORMS", "cpu")  # the user asked for the CPU backend
+  assert xla_cpu.hugepage_malloc_status() == "restart needed"
+  _malloc_env(monkeypatch)
+  monkeypatch.setenv(xla_cpu.SWITCH, "0")
+  assert xla_cpu.hugepage_malloc_status().startswith("off")
+  _malloc_env(monkeypatch)
+  monkeypatch.setenv("GLIBC_TUNABLES", "glibc.malloc.hugetlb=0")
+  assert xla_cpu.hugepage_malloc_status() == "user GLIBC_TUNABLES set it"
+  monkeypatch.setenv("GLIBC_TUNABLES", "glibc.malloc.arena_max=2:" + xla_cpu.HUGEPAGE_TUNABLE)
+  assert xla_cpu.hugepage_malloc_status() == "applied"
+  # A backend already runs in this process: too late to restart, and it does not try.
+  monkeypatch.delenv("GLIBC_TUNABLES")
+  import jax
+  jax.devices()
+  xla_cpu.reexec_with_hugepage_malloc()  # returns instead of replacing the test process
+
+
+def test_the_cli_restarts_itself_with_hugepage_malloc_once():
+  """`gaxla describe` reports the status the re-exec'd process sees, and keeps its output."""
+  env = {k: v for k, v in os.environ.items() if k != "GLIBC_TUNABLES"}
+  env["JAX_PLATFORMS"] = "cpu"
+  result = subprocess.run([sys.executable, "-m", "gaxla.cli", "describe", "--config",
+                           "configs/quickstart.py"], cwd=ROOT, env=env, capture_output=True,
+                          text=True, timeout=300)
+  assert result.returncode == 0, result.stderr
+  assert result.stdout.count("gaxla describe configs/quickstart.py") == 1
+  line = result.stdout.strip().splitlines()[-1]
+  assert line.startswith("CPU defaults"), result.stdout
+  expected = xla_cpu.hugepage_malloc_status()
+  if expected == "restart needed":  # this machine qualifies: the child ran with it
+    assert line.endswith("huge-page malloc applied"), line
+  else:
+    assert line.endswith(f"huge-page malloc {expected}"), line
