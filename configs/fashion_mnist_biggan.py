@@ -10,7 +10,8 @@ step at this size), hinge loss, TTUR (G 1e-3, D 2e-3: 5x the usual GAN
 rates, which this small model learns far faster with; warmed up over 200
 steps, then decayed linearly to 0; Adam b1 = 0, b2 = 0.999), one critic step
 per G step, orthogonal regularization 1e-4 on G, EMA of G (0.999 from step
-500), 8,000 steps of batch 64. The monitor also stops on a dead critic
+500), 12,000 steps of batch 48 (at equal wall time, more and smaller
+batches scored a lower FD than batch 64; BENCHMARKS.md). The monitor also stops on a dead critic
 (`monitor.critic_stall`), which it catches between evaluations.
 Evaluations score the EMA generator with standing statistics. Data as for
 configs/fashion_mnist_dcgan.py (Debian's dataset-fashion-mnist).
@@ -19,13 +20,13 @@ configs/fashion_mnist_dcgan.py (Debian's dataset-fashion-mnist).
   gaxla eval --workdir runs/fmnist_biggan
   gaxla sample --workdir runs/fmnist_biggan --out sheet.png --sheet 0,2,1,0.5 --labels all
 
-Scored every 2,000 steps in the feature space of a classifier trained on real
+Scored every 3,000 steps in the feature space of a classifier trained on real
 Fashion-MNIST (gaxla/evaluate/classifier.py): accuracy of 5,000 samples (500
 per class) w.r.t. their requested class, Frechet distance and intra-class FD
 vs the test split; the best checkpoint by FD is kept. On the 2-core CPU
-(2026-11-28, shared with niced jobs): 29 min 45 s for the whole `gaxla train`
-(classifier training included); `gaxla eval`: accuracy 90.66% (the
-classifier: 88.45% on real test images), FD 0.648, intra-class FD 3.00
+(shared with niced jobs): 24 min 45 s for the whole `gaxla train`
+(classifier training included); `gaxla eval`: accuracy 90.72% (the
+classifier: 88.45% on real test images), FD 0.580, intra-class FD 2.77
 (BENCHMARKS.md).
 """
 
@@ -56,18 +57,18 @@ def get_config(arg: str | None = None):
   config.regularizer.orthogonal_g = 1e-4
   config.ema.decay = 0.999
   config.ema.start_step = 500
-  config.num_steps = 8000
-  config.batch_size = 64
+  config.num_steps = 12000
+  config.batch_size = 48
   config.log_every_steps = 250
   config.checkpoint_every_steps = 1000
   config.eval.grid_size = 10
-  config.eval_every_steps = 2000
+  config.eval_every_steps = 3000
   config.eval.metrics = ("classifier",)
   config.eval.feature_extractor = "classifier"
   config.eval.num_samples = 5000
   config.checkpoint.best_metric = "eval/classifier/fd"
   config.checkpoint.best_mode = "min"
-  # The eval metric is scored every 2,000 steps; a dead critic (its gradient
+  # The eval metric is scored every 3,000 steps; a dead critic (its gradient
   # norm below 0.1x its median for 3 logs) is caught between evaluations.
   config.monitor.critic_stall = 0.1
   return config
