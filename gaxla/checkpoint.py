@@ -113,7 +113,11 @@ class CheckpointManager(ocp.CheckpointManager):
     try:
       super().wait_until_finished()
     except Exception as e:  # noqa: BLE001 (orbax re-raises whatever the writer thread hit)
-      raise _write_error(str(self.directory), self.saving_step, e) from None
+      error = _write_error(str(self.directory), self.saving_step, e)
+    else:
+      return
+    _collect_aborted_tasks()  # outside the except: its traceback holds the tasks
+    raise error
 
   def metrics(self, step: int):
     """The metrics saved with `step`; None when missing or unreadable.
@@ -234,6 +238,8 @@ def save(manager: CheckpointManager, step: int, state, metrics: dict | None = No
   # a failed write then names its own step, not this one.
   manager.wait_until_finished()
   manager.saving_step = step
+  # Before the writes start: a failed one's stray callbacks fire in the background.
+  _ignore_callbacks_on_a_closed_loop()
   try:
     items = {STATE_ITEM: ocp.args.StandardSave(state)}
     if data_state is not None:
@@ -242,7 +248,11 @@ def save(manager: CheckpointManager, step: int, state, metrics: dict | None = No
   except CheckpointWriteError:
     raise
   except Exception as e:  # noqa: BLE001
-    raise _write_error(str(manager.directory), step, e) from None
+    error = _write_error(str(manager.directory), step, e)
+  else:
+    return
+  _collect_aborted_tasks()  # outside the except: its traceback holds the tasks
+  raise error
 
 
 def _errno_of(error: BaseException) -> int | None:
@@ -392,16 +402,17 @@ def _restore_target(abstract_state):
   return jax.tree.map(leaf, abstract_state)
 
 
-def _ignore_reads_of_an_aborted_restore() -> None:
-  """Drops the 'Event loop is closed' errors of reads left running by a failed restore.
+def _ignore_callbacks_on_a_closed_loop() -> None:
+  """Drops the 'Event loop is closed' errors of reads or writes left running by a failure.
 
-  orbax runs a restore on a fresh asyncio loop and closes it as soon as one
-  read fails; tensorstore still completes the other reads, and each of their
-  callbacks hits the closed loop and is reported as an unraisable RuntimeError
-  with a traceback. They say nothing about the checkpoint, bury the one
-  readable error, and arrive late enough to fail an unrelated later test under
-  `-W error`. Installed once (wrapping whatever hook is current); every other
-  unraisable exception still reaches that hook.
+  orbax runs a restore (and a save's writes) on a fresh asyncio loop and closes
+  it as soon as one read or write fails (e.g. the disk is full); tensorstore
+  still completes the others, and each of their callbacks hits the closed loop
+  and is reported as an unraisable RuntimeError with a traceback. They say
+  nothing about the checkpoint, bury the one readable error, and arrive late
+  enough to fail an unrelated later test under `-W error`. Installed once
+  (wrapping whatever hook is current); every other unraisable exception still
+  reaches that hook.
   """
   previous = sys.unraisablehook
   if getattr(previous, "gaxla_ignores_closed_loop", False):
@@ -415,6 +426,21 @@ def _ignore_reads_of_an_aborted_restore() -> None:
 
   hook.gaxla_ignores_closed_loop = True
   sys.unraisablehook = hook
+
+
+def _collect_aborted_tasks() -> None:
+  """Collects the tasks of an aborted orbax read or write now, without asyncio's log lines.
+
+  Each such task that failed too is otherwise logged ("Task exception was never
+  retrieved", with a traceback) whenever the garbage collector finds it, often
+  after gaxla's own one-line error. Call it once the failure's traceback is gone.
+  """
+  asyncio_log = logging_std.getLogger("asyncio")
+  was_disabled, asyncio_log.disabled = asyncio_log.disabled, True
+  try:
+    gc.collect()
+  finally:
+    asyncio_log.disabled = was_disabled
 
 
 def restore(manager: CheckpointManager, abstract_state, step: int | None = None):
@@ -446,7 +472,7 @@ def restore(manager: CheckpointManager, abstract_state, step: int | None = None)
     raise FileNotFoundError(
         f"no checkpoint for step {step} {where}; available: {steps or 'none'}")
   # Before the attempt: the stray callbacks can fire before an exception gets back here.
-  _ignore_reads_of_an_aborted_restore()
+  _ignore_callbacks_on_a_closed_loop()
   try:
     state = manager.restore(step, args=ocp.args.Composite(**{
         STATE_ITEM: ocp.args.StandardRestore(_restore_target(abstract_state))}))[STATE_ITEM]
@@ -456,15 +482,8 @@ def restore(manager: CheckpointManager, abstract_state, step: int | None = None)
     failure = _check_restored(manager, step, state)
     if not failure:
       return state
-  # Not chained: orbax's traceback keeps the aborted read tasks alive, and
-  # asyncio logs each one ("Task exception was never retrieved") whenever it
-  # is finally collected. Collect them now, quietly.
-  asyncio_log = logging_std.getLogger("asyncio")
-  was_disabled, asyncio_log.disabled = asyncio_log.disabled, True
-  try:
-    gc.collect()
-  finally:
-    asyncio_log.disabled = was_disabled
+  # Not chained: orbax's traceback keeps the aborted read tasks alive.
+  _collect_aborted_tasks()
   older = [s for s in steps if s < step]
   fallback = (f" Older complete steps: {older}; to resume from step {older[-1]}, delete or move "
               f"{os.path.join(str(manager.directory), str(step))} out of the checkpoints "

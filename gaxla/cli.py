@@ -49,6 +49,7 @@ lists what each bad input gets.
 
 from __future__ import annotations
 
+import logging as logging_std
 import os
 import signal
 import sys
@@ -331,6 +332,11 @@ def _quiet_orbax_failures(record) -> bool:
   return not (record.levelno >= logging.ERROR and "orbax" in record.pathname)
 
 
+def _quiet_orbax_tasks(record) -> bool:
+  """Drops asyncio's 'Task exception was never retrieved' for orbax's aborted writes."""
+  return not (record.levelno >= logging.ERROR and "orbax" in record.getMessage())
+
+
 def _fail(message: str, code: int = 2) -> None:
   print(f"gaxla: error: {message}", file=sys.stderr)
   sys.exit(code)
@@ -362,6 +368,15 @@ def _run(command):
       os._exit(128 + signal.SIGINT)
     except (ValueError, FileNotFoundError, FloatingPointError) as e:
       _fail(str(e))
+    except checkpoint.CheckpointWriteError as e:  # disk full, `ulimit -f`, permissions
+      print(f"gaxla: error: {e}", file=sys.stderr, flush=True)
+      sys.stdout.flush()
+      # Not sys.exit: the failed save's writes left orbax/tensorstore threads and
+      # asyncio tasks behind, and interpreter teardown prints their tracebacks
+      # ("Event loop is closed", "Task exception was never retrieved"). The
+      # complete steps are final on disk already; the failed step's *-tmp folder
+      # is what orbax ignores and removes on the next start.
+      os._exit(2)
     except OSError as e:  # a workdir, --out or disk problem: the message names the path
       _fail(_os_error_message(e))
   return main
@@ -422,6 +437,9 @@ def main(argv=None) -> None:
   # orbax logs a failed background write with its traceback, from each of
   # several threads, before the error reaches us; we report it once, in one line.
   logging.get_absl_logger().addFilter(_quiet_orbax_failures)
+  # The other writes of a failed save end as asyncio tasks nobody awaits; asyncio
+  # logs each when it is collected, often after our one-line error.
+  logging_std.getLogger("asyncio").addFilter(_quiet_orbax_tasks)
   # Over `ulimit -f`, a write then fails with EFBIG (reported with its path and
   # step) instead of the kernel killing the process with no message.
   if hasattr(signal, "SIGXFSZ"):
