@@ -342,10 +342,22 @@ def _fail(message: str, code: int = 2) -> None:
   sys.exit(code)
 
 
+def _exit_now(line: str, code: int) -> None:
+  """Prints `line` and leaves at once, while orbax may still have save threads running.
+
+  Not sys.exit: interpreter teardown under orbax's still-running or failed save
+  threads prints their tracebacks ("Event loop is closed", "Task exception was
+  never retrieved"). The complete checkpoint steps are final on disk already.
+  """
+  print(line, file=sys.stderr, flush=True)
+  sys.stdout.flush()
+  os._exit(code)
+
+
 def _os_error_message(e: OSError) -> str:
   """'No space left on device: /path' rather than '[Errno 28] ...'; ours as they are."""
-  from gaxla import checkpoint, workdir
-  if isinstance(e, (checkpoint.CheckpointWriteError, workdir.WorkdirError)) or not e.strerror:
+  from gaxla import workdir
+  if isinstance(e, workdir.WorkdirError) or not e.strerror:
     return str(e)
   return f"{e.strerror}: {e.filename}" if e.filename else e.strerror
 
@@ -362,21 +374,12 @@ def _run(command):
       print(f"gaxla: {e}", file=sys.stderr)
       sys.exit(128 + e.signum)
     except KeyboardInterrupt:  # a second Ctrl-C: stop now (the last complete step stays)
-      print("gaxla: interrupted (Ctrl-C)", file=sys.stderr, flush=True)
-      # Not sys.exit: interpreter teardown under orbax's still-running save
-      # threads prints their tracebacks ("Event loop is closed"), one per thread.
-      os._exit(128 + signal.SIGINT)
+      _exit_now("gaxla: interrupted (Ctrl-C)", 128 + signal.SIGINT)
     except (ValueError, FileNotFoundError, FloatingPointError) as e:
       _fail(str(e))
     except checkpoint.CheckpointWriteError as e:  # disk full, `ulimit -f`, permissions
-      print(f"gaxla: error: {e}", file=sys.stderr, flush=True)
-      sys.stdout.flush()
-      # Not sys.exit: the failed save's writes left orbax/tensorstore threads and
-      # asyncio tasks behind, and interpreter teardown prints their tracebacks
-      # ("Event loop is closed", "Task exception was never retrieved"). The
-      # complete steps are final on disk already; the failed step's *-tmp folder
-      # is what orbax ignores and removes on the next start.
-      os._exit(2)
+      # The failed step's *-tmp folder is what orbax ignores and removes on the next start.
+      _exit_now(f"gaxla: error: {e}", 2)
     except OSError as e:  # a workdir, --out or disk problem: the message names the path
       _fail(_os_error_message(e))
   return main

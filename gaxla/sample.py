@@ -123,7 +123,7 @@ def code_sweep(system, variables, key: jax.Array, code: int, values,
     sweep[:, code] = values
     rows.append(with_codes(system, np.repeat(z0, len(values), axis=0), category, sweep))
   z = np.concatenate(rows)
-  return generate_from(system, variables, z, np.zeros((len(z),), np.int32))
+  return generate_from(system, variables, z, None)  # labels: zeros, as unconditional
 
 
 def generate(system, variables, key: jax.Array, num: int, labels=None,
