@@ -178,6 +178,9 @@ def defaults() -> ml_collections.ConfigDict:
       start_step=0,           # before this step the EMA copies the params
   ))
   config.optim.grad_accum_steps = 1  # > 1: split each update's batch into this many micro-batches
+  # True: the generator update reuses the last critic update's z and G forward
+  # pass (one G forward per step instead of two, as PyTorch's DCGAN example).
+  config.optim.reuse_fakes = False
 
   # Devices. The step is partitioned over a ('data', 'fsdp') mesh; see gaxla/parallel.py.
   config.mesh = ml_collections.ConfigDict(dict(
@@ -458,6 +461,14 @@ def validate(config: ml_collections.ConfigDict) -> ml_collections.ConfigDict:
            "model.latent_categories", "must be an integer >= 0 (0 = no categorical code).")
   _require(isinstance(config.unroll.steps, int) and config.unroll.steps >= 0, "unroll.steps",
            f"must be an integer >= 0 (0 = off), got {config.unroll.steps!r}.")
+  _require(config.optim.reuse_fakes in (True, False), "optim.reuse_fakes",
+           f"must be True or False, got {config.optim.reuse_fakes!r}.")
+  _require(not (config.optim.reuse_fakes and config.unroll.steps), "optim.reuse_fakes",
+           "cannot be combined with unroll.steps > 0 (the lookahead critic needs G's "
+           "parameters, not one G pass). Set one of them off.")
+  _require(not (config.optim.reuse_fakes and config.optim.grad_accum_steps > 1),
+           "optim.reuse_fakes", "cannot be combined with optim.grad_accum_steps > 1. "
+           "Set optim.reuse_fakes = False or optim.grad_accum_steps = 1.")
   fm = config.feature_matching
   _require(isinstance(fm.weight, (int, float)) and fm.weight >= 0, "feature_matching.weight",
            f"must be a number >= 0 (0 = off), got {fm.weight!r}.")

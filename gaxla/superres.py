@@ -71,7 +71,8 @@ _UNSUPPORTED = (("model.conditional", False), ("pack.size", 1), ("augment.policy
                 ("regularizer.orthogonal_d", 0.0), ("regularizer.historical_average_g", 0.0),
                 ("regularizer.historical_average_d", 0.0), ("loss.top_k", 1.0),
                 ("loss.real_label", 1.0), ("penalty.name", "none"), ("weight_clip", 0.0),
-                ("optim.grad_accum_steps", 1), ("eval.metrics", ()))
+                ("optim.grad_accum_steps", 1), ("optim.reuse_fakes", False),
+                ("eval.metrics", ()))
 
 
 def _get(config, dotted: str):

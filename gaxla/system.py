@@ -248,16 +248,23 @@ class GANSystem:
   # --------------------------------------------------------------------------
   # The step
   # --------------------------------------------------------------------------
-  def _critic_update(self, g_params, carry, inputs):
-    """One critic update on one real batch (optionally in accumulated micro-batches)."""
+  def _critic_update(self, g_params, carry, inputs, given=None):
+    """One critic update on one real batch (optionally in accumulated micro-batches).
+
+    `given`: (z, fakes, G's collections after making them) from a G pass made
+    outside (`optim.reuse_fakes`); by default G makes this update's fakes here.
+    """
     g_collections, d, history_d = carry
     real, labels, key, update_index = inputs
     z_key, penalty_key = jax.random.split(key)
     # Folded in, not split: configs without input transforms keep their random streams.
     input_key = jax.random.fold_in(key, 7)
     generator_step = update_index // int(self.config.optim.n_critic)
-    z = self.sample_latent(z_key, real.shape[0])
-    fake, g_collections = self._generate_train(g_params, g_collections, z, labels)
+    if given is None:
+      z = self.sample_latent(z_key, real.shape[0])
+      fake, g_collections = self._generate_train(g_params, g_collections, z, labels)
+    else:
+      z, fake, g_collections = given
     fake = jax.lax.stop_gradient(fake)
     every = int(self.config.penalty.every)
 
@@ -429,10 +436,22 @@ class GANSystem:
     history = dict(state.history or {})
     carry = (state.g.collections, state.d, history.get("d"))
     critic_keys = jax.random.split(critic_key, n_critic)
+    z = self.sample_latent(g_key, reals.shape[1])  # the generator update's z
+    reuse = bool(self.config.optim.reuse_fakes)
     per_update = []
     for i in range(n_critic):
+      given = None
+      if reuse and i == n_critic - 1:
+        # One G pass for the last critic update and the generator update: its
+        # vjp carries G's gradient back from d(G's loss)/d(fakes) below.
+        g_collections = carry[0]
+        fake, g_vjp, g_collections = jax.vjp(
+            lambda p, c=g_collections, y=labels[i]: self._generate_train(p, c, z, y),
+            state.g.params, has_aux=True)
+        given = (z, fake, g_collections)
       carry, update_metrics = self._critic_update(
-          state.g.params, carry, (reals[i], labels[i], critic_keys[i], state.step * n_critic + i))
+          state.g.params, carry, (reals[i], labels[i], critic_keys[i], state.step * n_critic + i),
+          given)
       per_update.append(update_metrics)
     g_collections, d, history_d = carry
     if history_d is not None:
@@ -443,12 +462,17 @@ class GANSystem:
     real, real_labels = reals[-1], labels[-1]
     # Folded, not split, so that g_key (and so z) stays what it is without unrolling.
     unroll_key = jax.random.fold_in(g_key, 1)
-    z = self.sample_latent(g_key, real.shape[0])
     g_input_key = jax.random.fold_in(g_key, 7)
-    generator_loss_fn = self.generator_objective(d, state.step, history.get("g"))
-    g_grads, g_collections, g_loss = self._accumulated_grads(
-        generator_loss_fn, state.g.params, g_collections,
-        (z, real, real_labels, g_input_key, unroll_key))
+    if reuse:
+      loss_on = self.generator_loss_on(d.variables(), state.step, history.get("g"))
+      (g_direct, g_fake), g_loss = jax.grad(loss_on, argnums=(0, 1), has_aux=True)(
+          state.g.params, fake, (z, real, real_labels, g_input_key))
+      g_grads = jax.tree.map(jnp.add, g_direct, g_vjp(g_fake)[0])
+    else:
+      generator_loss_fn = self.generator_objective(d, state.step, history.get("g"))
+      g_grads, g_collections, g_loss = self._accumulated_grads(
+          generator_loss_fn, state.g.params, g_collections,
+          (z, real, real_labels, g_input_key, unroll_key))
     updates, g_opt_state = self.g_tx.update(g_grads, state.g.opt_state, state.g.params)
     g_params = optax.apply_updates(state.g.params, updates)
     if "g" in history:
@@ -475,21 +499,40 @@ class GANSystem:
 
     `micro` is (z, real, real_labels, input_key, unroll_key). Pure; `step` sets
     the top-k fraction and the input transforms' schedules. Unrolling
-    (`unroll.steps`), feature matching and G's historical averaging enter here
-    (gaxla/objectives.py), and so do the ACGAN / InfoGAN head terms (gaxla/heads.py).
+    (`unroll.steps`) enters here (gaxla/objectives.py); the rest of the loss is
+    `generator_loss_on`.
     """
     unroll = int(self.config.unroll.steps)
-    fm = self.config.feature_matching
 
     def generator_loss_fn(g_params, collections, micro):
       z, real, real_labels, input_key, unroll_key = micro
-      real_key, fake_key = jax.random.split(input_key)
       fake, new_collections = self._generate_train(g_params, collections, z, real_labels)
       if unroll:
         critic_vars = objectives.unrolled_critic_variables(
             self, d, g_params, collections, real, real_labels, unroll_key, unroll)
       else:
         critic_vars = d.variables()
+      loss, _ = self.generator_loss_on(critic_vars, step, history_g)(
+          g_params, fake, (z, real, real_labels, input_key))
+      return loss, (new_collections, loss)
+
+    return generator_loss_fn
+
+  def generator_loss_on(self, critic_vars: dict, step: jax.Array,
+                        history_g: dict | None = None):
+    """G's loss given its fakes: `(g_params, fake, (z, real, real_labels, input_key)) -> (loss, loss)`.
+
+    `fake` = G(z; g_params), made by the caller (so `optim.reuse_fakes` can
+    differentiate it through the critic update's G pass). `g_params` enter
+    only through the regularizers. Feature matching and G's historical
+    averaging enter here (gaxla/objectives.py), and so do the ACGAN / InfoGAN
+    head terms (gaxla/heads.py).
+    """
+    fm = self.config.feature_matching
+
+    def loss_fn(g_params, fake, micro):
+      z, real, real_labels, input_key = micro
+      real_key, fake_key = jax.random.split(input_key)
       # G is scored through the same input transforms as in D's update
       # (DiffAugment: G's gradient flows through the augmentation).
       fake_logits, fake_aux = split_output(self._critic_for_generator(
@@ -519,9 +562,9 @@ class GANSystem:
             g_params, history_g)
       if self.heads is not None:
         loss = loss + self.heads.generator_loss(fake_aux, real_labels, z)
-      return loss, (new_collections, loss)
+      return loss, loss
 
-    return generator_loss_fn
+    return loss_fn
 
   def steps(self, state: GANState, batches: dict) -> tuple[GANState, dict]:
     """`step` over batches stacked on a leading axis; the last step's metrics (pure)."""

@@ -196,8 +196,9 @@ def main() -> None:
   device = jax.devices()[0]
   utilization = mfu(step_flops, step_s, device.device_kind, jax.device_count(),
                     config.compute_dtype)
-  # Images through the generator per step: n_critic critic batches + 1 generator batch.
-  images = config.batch_size * (config.optim.n_critic + 1)
+  # Images through the generator per step: n_critic critic batches + 1 generator
+  # batch (with optim.reuse_fakes the generator batch is the last critic batch).
+  images = config.batch_size * (config.optim.n_critic + (0 if config.optim.reuse_fakes else 1))
   result = {
       "config": os.path.basename(args.config), "batch_size": config.batch_size,
       "n_critic": config.optim.n_critic, "steps_per_call": per_call, "devices": jax.device_count(),
