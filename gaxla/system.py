@@ -520,7 +520,9 @@ class GANSystem:
 
   def generator_loss_on(self, critic_vars: dict, step: jax.Array,
                         history_g: dict | None = None):
-    """G's loss given its fakes: `(g_params, fake, (z, real, real_labels, input_key)) -> (loss, loss)`.
+    """G's loss given its fakes: `(g_params, fake, micro) -> (loss, loss)`.
+
+    `micro` is (z, real, real_labels, input_key).
 
     `fake` = G(z; g_params), made by the caller (so `optim.reuse_fakes` can
     differentiate it through the critic update's G pass). `g_params` enter
