@@ -33,13 +33,16 @@ class ProgressLog:
       self.bar = tqdm(total=num_steps, initial=start_step, unit="step", dynamic_ncols=True)
     self._shown = start_step
     self.tensorboard = None
+    self._guards: list[_Guarded] = []
     if self.enabled:
       from tensorboardX import SummaryWriter
       self.tensorboard = SummaryWriter(os.path.join(workdir, "tensorboard"), flush_secs=30)
       for writer in getattr(self.tensorboard, "all_writers", {}).values():
         worker = getattr(writer.event_writer, "_worker", None)
         if worker is not None:
-          worker._record_writer = _Guarded(worker._record_writer)  # noqa: SLF001
+          guard = _Guarded(worker._record_writer)  # noqa: SLF001
+          worker._record_writer = guard  # noqa: SLF001
+          self._guards.append(guard)
 
   def write(self, step: int, metrics: dict[str, float]) -> None:
     if not self.enabled:
@@ -65,21 +68,27 @@ class ProgressLog:
     if self.bar is not None:
       self.bar.close()
     if self.tensorboard is not None:
+      error = None
       try:
         self.tensorboard.close()
       except OSError as e:  # e.g. a full disk: metrics.jsonl holds the same values
-        from absl import logging
-        logging.warning("TensorBoard events in %s/tensorboard were not all written: %s",
-                        self.workdir, e.strerror or e)
+        error = e
         for writer in getattr(self.tensorboard, "all_writers", {}).values():
           _abandon(writer.event_writer)
+      # A write the writer thread dropped earlier (then the close itself may succeed).
+      error = error or next((g.error for g in self._guards if g.error is not None), None)
+      if error is not None:
+        from absl import logging
+        logging.warning("TensorBoard events in %s/tensorboard were not all written: %s",
+                        self.workdir, error.strerror or error)
       self.tensorboard = None
 
 
 class _Guarded:
   """The events file as tensorboardX's writer thread sees it: a failed write or
   flush (a full disk) drops the rest instead of killing the thread with a
-  traceback; close() then warns once (metrics.jsonl holds the same values)."""
+  traceback and is kept in `error`; ProgressLog.close() then warns once
+  (metrics.jsonl holds the same values)."""
 
   def __init__(self, events):
     self.events = events
