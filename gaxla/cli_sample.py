@@ -127,9 +127,10 @@ def write_samples(system, variables, out: str, num: int, seed: int = 0,
 
 
 def write_upscaled(config, workdir: str, input_path: str | None, out: str, step: str = "latest"):
-  """`gaxla sample --input` on a super-resolution workdir: upscales a .npy of LR images.
+  """`gaxla sample --input` on a super-resolution workdir: upscales LR images.
 
-  The input is float32 (or float64) NHWC in [-1, 1] with the run's channels;
+  The input is a .npy of float32 (or float64) NHWC in [-1, 1] with the run's
+  channels, or a folder of image files (`read_image_folder`);
   `out` gets the EMA generator's outputs clipped to [-1, 1]: float32 NHWC
   (.npy) or a grid of them (.png). Returns (paths written, the state used).
   """
@@ -143,15 +144,19 @@ def write_upscaled(config, workdir: str, input_path: str | None, out: str, step:
   ext = os.path.splitext(out)[1].lower()
   if ext not in (".npy", ".png"):
     raise ValueError(f"--out must end in .npy or .png, got {out!r}")
-  if not input_path.lower().endswith(".npy"):
-    raise ValueError(f"--input must be a .npy file of images, got {input_path!r}")
-  try:
-    images = np.load(input_path, allow_pickle=False)
-  except FileNotFoundError:
-    raise FileNotFoundError(f"--input {input_path!r} not found") from None
-  except ValueError as e:
-    raise ValueError(f"--input {input_path!r} is not a plain .npy array: {e}") from None
   channels = _channels(config)
+  if os.path.isdir(input_path):
+    images = read_image_folder(input_path, channels)
+  elif not input_path.lower().endswith(".npy"):
+    raise ValueError(f"--input must be a .npy file of images or a folder of image files, "
+                     f"got {input_path!r}")
+  else:
+    try:
+      images = np.load(input_path, allow_pickle=False)
+    except FileNotFoundError:
+      raise FileNotFoundError(f"--input {input_path!r} not found") from None
+    except ValueError as e:
+      raise ValueError(f"--input {input_path!r} is not a plain .npy array: {e}") from None
   if images.ndim != 4 or images.shape[-1] != channels or not np.issubdtype(images.dtype,
                                                                             np.floating):
     raise ValueError(f"--input must hold float images [N, H, W, {channels}] (NHWC, this run's "
@@ -171,6 +176,37 @@ def write_upscaled(config, workdir: str, input_path: str | None, out: str, step:
   else:
     save_png(image_grid(upscaled, math.ceil(math.sqrt(len(upscaled)))), out)
   return [out], state
+
+
+def read_image_folder(folder: str, channels: int) -> np.ndarray:
+  """The image files directly in `folder`, sorted by name -> float32 [N, H, W, channels] in [-1, 1].
+
+  Pillow reads them (PNG, JPEG, ...) and converts them to grey (1 channel) or
+  RGB (3); all must have the same size. Hidden files and subfolders are skipped.
+  """
+  from PIL import Image
+  names = sorted(n for n in os.listdir(folder)
+                 if not n.startswith(".") and os.path.isfile(os.path.join(folder, n)))
+  if not names:
+    raise ValueError(f"--input folder {folder!r} holds no image files")
+  mode = {1: "L", 3: "RGB"}.get(channels)
+  if mode is None:
+    raise ValueError(f"--input as a folder needs a 1- or 3-channel run, this one has {channels}")
+  arrays = []
+  for name in names:
+    path = os.path.join(folder, name)
+    try:
+      with Image.open(path) as image:
+        array = np.asarray(image.convert(mode))
+    except Exception as e:  # noqa: BLE001 -- name the file whatever Pillow raises
+      raise ValueError(f"--input: cannot read {path!r} as an image ({e})") from None
+    array = array.reshape(array.shape[:2] + (channels,))
+    if arrays and array.shape != arrays[0].shape:
+      raise ValueError(f"--input: {path!r} is {array.shape[1]}x{array.shape[0]} but "
+                       f"{names[0]!r} is {arrays[0].shape[1]}x{arrays[0].shape[0]}: "
+                       "all images in the folder must have one size")
+    arrays.append(array)
+  return np.stack(arrays).astype(np.float32) / 127.5 - 1.0
 
 
 def _channels(config) -> int:

@@ -232,6 +232,38 @@ def test_sample_input_upscales_and_checks_its_input(two_stage_runs, restored, tm
     write_upscaled(config, gan_dir, str(tmp_path / "lr.npy"), str(tmp_path / "x.txt"))
 
 
+def test_sample_input_reads_a_folder_of_images(two_stage_runs, restored, tmp_path):
+  from PIL import Image
+
+  from gaxla.cli_sample import write_upscaled
+  _, _, gan_dir = two_stage_runs
+  _, config, system, state = restored
+  pixels = np.random.default_rng(1).integers(0, 256, (2, 5, 6), dtype=np.uint8)
+  folder = tmp_path / "lr_images"
+  folder.mkdir()
+  Image.fromarray(pixels[0]).save(folder / "b.png")
+  Image.fromarray(np.stack([pixels[1]] * 3, -1)).save(folder / "a.png")  # RGB -> grey
+  (folder / ".hidden").write_text("skipped")
+  write_upscaled(config, gan_dir, str(folder), str(tmp_path / "sr.npy"))
+  sr = np.load(tmp_path / "sr.npy")
+  # Sorted by name: a.png first; uint8 p -> p / 127.5 - 1, as the .npy path expects.
+  lr = pixels[::-1, :, :, None].astype(np.float32) / 127.5 - 1.0
+  expected = np.clip(system.generator.apply(state.ema_generator_variables(), lr), -1, 1)
+  assert sr.shape == (2, 10, 12, 1)
+  np.testing.assert_allclose(sr, expected, atol=1e-5)
+  Image.fromarray(np.zeros((4, 4), np.uint8)).save(folder / "c.png")
+  with pytest.raises(ValueError, match="one size"):
+    write_upscaled(config, gan_dir, str(folder), str(tmp_path / "x.npy"))
+  (folder / "c.png").unlink()
+  (folder / "d.png").write_text("not an image")
+  with pytest.raises(ValueError, match="cannot read .*d.png"):
+    write_upscaled(config, gan_dir, str(folder), str(tmp_path / "x.npy"))
+  empty = tmp_path / "empty"
+  empty.mkdir()
+  with pytest.raises(ValueError, match="holds no image files"):
+    write_upscaled(config, gan_dir, str(empty), str(tmp_path / "x.npy"))
+
+
 def test_cli_interpolate_then_sample_input(two_stage_runs, restored, tmp_path, capsys):
   """`gaxla interpolate`, then `gaxla sample --input` on the workdir it wrote."""
   root, psnr_dir, gan_dir = two_stage_runs
