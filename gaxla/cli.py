@@ -88,7 +88,8 @@ _IMAGE_SIZE = flags.DEFINE_integer("image_size", 64, "prepare: side of the store
 _TEST_FRACTION = flags.DEFINE_float("test_fraction", 0.1,
                                     "prepare: share of images held out as the 'test' split.")
 
-_INPUT = flags.DEFINE_string("input", None, "sample (SR workdirs): .npy or folder of LR images to upscale.")
+_INPUT = flags.DEFINE_string("input", None,
+                             "sample (SR workdirs): .npy or folder of LR images to upscale.")
 _PSNR = flags.DEFINE_string("psnr", None, "interpolate: the PSNR-stage SR workdir.")
 _GAN = flags.DEFINE_string("gan", None, "interpolate: the GAN-stage SR workdir.")
 _ALPHA = flags.DEFINE_float("alpha", None, "interpolate: weight of the GAN generator, 0..1.")
