@@ -444,11 +444,10 @@ class GANSystem:
       if reuse and i == n_critic - 1:
         # One G pass for the last critic update and the generator update: its
         # vjp carries G's gradient back from d(G's loss)/d(fakes) below.
-        g_collections = carry[0]
-        fake, g_vjp, g_collections = jax.vjp(
-            lambda p, c=g_collections, y=labels[i]: self._generate_train(p, c, z, y),
-            state.g.params, has_aux=True)
-        given = (z, fake, g_collections)
+        fake, g_vjp, made_collections = jax.vjp(
+            lambda p: self._generate_train(p, carry[0], z, labels[-1]), state.g.params,
+            has_aux=True)
+        given = (z, fake, made_collections)
       carry, update_metrics = self._critic_update(
           state.g.params, carry, (reals[i], labels[i], critic_keys[i], state.step * n_critic + i),
           given)
@@ -465,7 +464,7 @@ class GANSystem:
     g_input_key = jax.random.fold_in(g_key, 7)
     if reuse:
       loss_on = self.generator_loss_on(d.variables(), state.step, history.get("g"))
-      (g_direct, g_fake), g_loss = jax.grad(loss_on, argnums=(0, 1), has_aux=True)(
+      g_loss, (g_direct, g_fake) = jax.value_and_grad(loss_on, argnums=(0, 1))(
           state.g.params, fake, (z, real, real_labels, g_input_key))
       g_grads = jax.tree.map(jnp.add, g_direct, g_vjp(g_fake)[0])
     else:
@@ -512,7 +511,7 @@ class GANSystem:
             self, d, g_params, collections, real, real_labels, unroll_key, unroll)
       else:
         critic_vars = d.variables()
-      loss, _ = self.generator_loss_on(critic_vars, step, history_g)(
+      loss = self.generator_loss_on(critic_vars, step, history_g)(
           g_params, fake, (z, real, real_labels, input_key))
       return loss, (new_collections, loss)
 
@@ -520,7 +519,7 @@ class GANSystem:
 
   def generator_loss_on(self, critic_vars: dict, step: jax.Array,
                         history_g: dict | None = None):
-    """G's loss given its fakes: `(g_params, fake, micro) -> (loss, loss)`.
+    """G's loss given its fakes: `(g_params, fake, micro) -> loss`.
 
     `micro` is (z, real, real_labels, input_key).
 
@@ -564,7 +563,7 @@ class GANSystem:
             g_params, history_g)
       if self.heads is not None:
         loss = loss + self.heads.generator_loss(fake_aux, real_labels, z)
-      return loss, loss
+      return loss
 
     return loss_fn
 
