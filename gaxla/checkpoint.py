@@ -45,6 +45,7 @@ import shutil
 import signal
 import sys
 import threading
+import warnings
 
 import jax
 import jax.numpy as jnp
@@ -422,10 +423,20 @@ def _ignore_callbacks_on_a_closed_loop() -> None:
     if (isinstance(unraisable.exc_value, RuntimeError)
         and str(unraisable.exc_value) == "Event loop is closed"):
       return
+    if _is_orbax_coroutine_never_awaited(unraisable):
+      return
     previous(unraisable)
 
   hook.gaxla_ignores_closed_loop = True
   sys.unraisablehook = hook
+
+
+def _is_orbax_coroutine_never_awaited(unraisable) -> bool:
+  """An orbax read coroutine an aborted restore dropped unawaited (an error under -W error)."""
+  code = getattr(unraisable.object, "cr_code", None)
+  return (isinstance(unraisable.exc_value, RuntimeWarning)
+          and "was never awaited" in str(unraisable.exc_value)
+          and code is not None and "orbax" in code.co_filename)
 
 
 def _collect_aborted_tasks() -> None:
@@ -433,12 +444,17 @@ def _collect_aborted_tasks() -> None:
 
   Each such task that failed too is otherwise logged ("Task exception was never
   retrieved", with a traceback) whenever the garbage collector finds it, often
-  after gaxla's own one-line error. Call it once the failure's traceback is gone.
+  after gaxla's own one-line error; a read coroutine the abort never started
+  warns "coroutine ... was never awaited" the same way. Call it once the
+  failure's traceback is gone.
   """
   asyncio_log = logging_std.getLogger("asyncio")
   was_disabled, asyncio_log.disabled = asyncio_log.disabled, True
   try:
-    gc.collect()
+    with warnings.catch_warnings():
+      warnings.filterwarnings("ignore", message=r"coroutine .* was never awaited",
+                              category=RuntimeWarning)
+      gc.collect()
   finally:
     asyncio_log.disabled = was_disabled
 

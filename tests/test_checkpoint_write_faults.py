@@ -52,7 +52,7 @@ def test_asyncio_reports_of_orbax_tasks_are_dropped_and_others_kept():
   assert cli._quiet_orbax_tasks(record("Task exception was never retrieved\nfuture: <Task mine>"))
 
 
-def test_only_callbacks_on_a_closed_loop_are_dropped(monkeypatch):
+def test_only_closed_loop_callbacks_and_unawaited_orbax_reads_are_dropped(monkeypatch):
   """The hook `save` and `restore` install passes every other unraisable error on."""
   seen = []
   monkeypatch.setattr(sys, "unraisablehook", seen.append)
@@ -60,11 +60,28 @@ def test_only_callbacks_on_a_closed_loop_are_dropped(monkeypatch):
   checkpoint._ignore_callbacks_on_a_closed_loop()  # once: not a chain of wrappers
   hook = sys.unraisablehook
   assert hook is not seen.append
-  closed = types.SimpleNamespace(exc_value=RuntimeError("Event loop is closed"))
-  other = types.SimpleNamespace(exc_value=RuntimeError("something else"))
-  hook(closed)
-  hook(other)
-  assert seen == [other]
+  closed = types.SimpleNamespace(exc_value=RuntimeError("Event loop is closed"), object=None)
+  other = types.SimpleNamespace(exc_value=RuntimeError("something else"), object=None)
+  # A read an aborted restore never started (its warning is an error under -W error).
+  from orbax.checkpoint._src.metadata import array_metadata_store
+  orbax_read = array_metadata_store.Store._get_array_metadatas(None, None)
+
+  async def mine():
+    pass
+
+  my_coroutine = mine()
+  never = "coroutine '{}' was never awaited"
+  unawaited_orbax = types.SimpleNamespace(
+      exc_value=RuntimeWarning(never.format(orbax_read.__qualname__)), object=orbax_read)
+  unawaited_mine = types.SimpleNamespace(
+      exc_value=RuntimeWarning(never.format(my_coroutine.__qualname__)), object=my_coroutine)
+  try:
+    for unraisable in (closed, other, unawaited_orbax, unawaited_mine):
+      hook(unraisable)
+  finally:
+    orbax_read.close()
+    my_coroutine.close()
+  assert seen == [other, unawaited_mine]
 
 
 @pytest.mark.skipif(not hasattr(__import__("resource"), "RLIMIT_FSIZE"), reason="no RLIMIT_FSIZE")
