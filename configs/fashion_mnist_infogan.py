@@ -38,12 +38,14 @@ def get_config(arg: str | None = None):
   config.aux.info_weight_continuous = 0.1
   config.aux.head_hidden = 128          # the paper's Q: one hidden layer on D's features
   config.loss.name = "hinge"
-  config.optim.generator.lr = 2e-4
-  config.optim.critic.lr = 4e-4      # TTUR
-  config.optim.generator.b1 = 0.0
-  config.optim.critic.b1 = 0.0
-  config.optim.generator.b2 = 0.9
-  config.optim.critic.b2 = 0.9
+  # The learning rates of configs/fashion_mnist_biggan.py (5x the usual GAN
+  # rates, 200-step warm-up; constant after it): at 5,000 steps FD 19.7 and code-to-class
+  # accuracy 0.302 against 35.5 and 0.238 with 2e-4 / 4e-4 (BENCHMARKS.md).
+  for role, lr in (("generator", 1e-3), ("critic", 2e-3)):
+    config.optim[role].lr = lr
+    config.optim[role].warmup_steps = 200
+    config.optim[role].b1 = 0.0
+    config.optim[role].b2 = 0.999
   config.ema.decay = 0.999
   config.ema.start_step = 500
   config.num_steps = 5000
@@ -51,7 +53,7 @@ def get_config(arg: str | None = None):
   config.log_every_steps = 100
   config.eval_every_steps = 1000
   config.checkpoint_every_steps = 1000
-  config.eval.metrics = ("classifier", "kid")
+  config.eval.metrics = ("classifier",)
   config.eval.feature_extractor = "classifier"
   config.eval.num_samples = 5000
   return config
