@@ -28,9 +28,9 @@ per class) w.r.t. their requested class, Frechet distance and intra-class FD
 vs the test split; the best checkpoint by FD is kept. On the 2-core CPU
 (quiet): 25 min 19 s for the whole `gaxla train` (classifier training
 included); `gaxla eval`: accuracy 90.2% (the classifier: 88.45% on real
-test images), FD 0.470, intra-class FD 2.72 (seed 0). Run to run the final
-FD spreads widely: a 15,500-step schedule of the same config scored 0.669
-(BENCHMARKS.md).
+test images), FD 0.470, intra-class FD 2.72 (seed 0; seed 1: 0.540). Run to
+run the final FD spreads widely: a 15,500-step schedule of the same config
+scored 0.669 (BENCHMARKS.md).
 """
 
 from gaxla.config import defaults, model_kwargs
