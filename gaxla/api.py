@@ -12,9 +12,9 @@
   run.train(50)                                # 50 more steps, in place
 
 Sampling and evaluation use the EMA generator with BatchNorm standing
-statistics (`standing_batches`, default 16, as `gaxla sample` and `gaxla
-eval`), on one device, whatever mesh trained the run. Nothing here writes to
-the workdir except `fit` and `train`.
+statistics (`standing_batches`, default the run's `eval.standing_batches`,
+as `gaxla sample` and `gaxla eval`), on one device, whatever mesh trained
+the run. Nothing here writes to the workdir except `fit` and `train`.
 """
 
 from __future__ import annotations
@@ -48,12 +48,13 @@ class Run:
   """
 
   def __init__(self, workdir: str, config: ml_collections.ConfigDict, system: GANSystem,
-               state: GANState, standing_batches: int = 16):
+               state: GANState, standing_batches: int | None = None):
     self.workdir = workdir
     self.config = config
     self.system = system
     self.state = state
-    self.standing_batches = int(standing_batches)
+    self.standing_batches = int(config.eval.standing_batches if standing_batches is None
+                                else standing_batches)
     self._variables = None
 
   def __repr__(self) -> str:
@@ -73,12 +74,8 @@ class Run:
   def variables(self) -> dict:
     """The EMA generator's variables, with standing statistics (computed once)."""
     if self._variables is None:
-      variables = self.state.ema_generator_variables()
-      if self.standing_batches:
-        variables = sample_lib.standing_statistics(
-            self.system, variables, sample_lib.standing_key(0), self.standing_batches,
-            int(self.config.batch_size))
-      self._variables = variables
+      self._variables = sample_lib.eval_variables(
+          self.system, self.state, self.standing_batches, int(self.config.batch_size))
     return self._variables
 
   def latent(self, num: int, seed: int = 0, truncation: float = 0.0) -> np.ndarray:
@@ -193,14 +190,15 @@ def _check_truncation(truncation: float) -> None:
     raise ValueError(f"truncation must be >= 0 (0 = off), got {truncation}")
 
 
-def load(workdir: str, step: int | str = "latest", standing_batches: int = 16) -> Run:
+def load(workdir: str, step: int | str = "latest", standing_batches: int | None = None) -> Run:
   """Loads a trained workdir at a checkpoint step, on one device.
 
   Args:
     workdir: a folder written by `gaxla train` (or `fit`).
     step: 'latest', 'best' (by `checkpoint.best_metric`) or a step number.
     standing_batches: BatchNorm standing-statistics batches for sampling
-      (0 = the running statistics from training).
+      (0 = the running statistics from training; None = the run's
+      `eval.standing_batches`, what its evaluations used).
 
   Raises:
     FileNotFoundError: no config.json or no checkpoint.

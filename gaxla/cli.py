@@ -29,9 +29,10 @@
                (parameters per module group and FLOPs of G, D and the train
                step, from shapes only; --nostep_flops skips the step)
 
-`gaxla sample` uses the EMA generator; with --standing_batches K > 0 (default
-16) BatchNorm statistics are first re-estimated for the EMA params over K
-batches of the config's batch size (standing statistics).
+`gaxla sample` and `gaxla eval` use the EMA generator; with --standing_batches
+K > 0 (default: the run's `eval.standing_batches`, what training-time
+evaluation used) BatchNorm statistics are first re-estimated for the EMA
+params over K batches of the config's batch size (standing statistics).
 
 `train` resumes from the workdir's latest checkpoint. On SIGTERM (preemption)
 or Ctrl-C (SIGINT) it saves the current step, waits for the write, prints
@@ -76,8 +77,8 @@ _SHEET = flags.DEFINE_list("sheet", None, "sample: truncations for a class x tru
 _INTERPOLATE = flags.DEFINE_enum("interpolate", None, ["latent", "class"],
                                  "sample: write an interpolation, --num frames per row.")
 _STANDING = flags.DEFINE_integer(
-    "standing_batches", 16, "sample/eval: batches for BatchNorm standing statistics (0 = off; "
-    "eval defaults to the config's eval.standing_batches).")
+    "standing_batches", None, "sample/eval: batches for BatchNorm standing statistics (0 = off; "
+    "default: the run's eval.standing_batches).")
 _STEP_FLOPS = flags.DEFINE_bool("step_flops", True, "describe: also count the train step's FLOPs.")
 _PROGRESS = flags.DEFINE_enum("progress", "auto", ["auto", "bar", "lines"],
                               "train: progress bar, plain log lines, or auto (bar on a TTY).")
@@ -143,9 +144,10 @@ def _sample(argv) -> None:
     sheet = [float(t) for t in _SHEET.value] if _SHEET.value else None
   except ValueError:
     raise ValueError(f"--sheet must be comma-separated numbers, got {_SHEET.value!r}") from None
-  if _STANDING.value < 0:
+  if _STANDING.value is not None and _STANDING.value < 0:
     raise ValueError(f"--standing_batches must be >= 0, got {_STANDING.value}")
   config = config_lib.validate(workdir.load_config(_WORKDIR.value))
+  standing = _standing_batches(config)
   if config.model.name == "esrgan" or _INPUT.value:
     from gaxla.cli_sample import write_upscaled
     written, state = write_upscaled(config, _WORKDIR.value, _INPUT.value, _OUT.value, _STEP.value)
@@ -157,10 +159,15 @@ def _sample(argv) -> None:
   written = write_samples(system, state.ema_generator_variables(), _OUT.value, _NUM.value,
                           seed=_SEED.value, labels=_LABELS.value,
                           truncation=_single_truncation(), modes=modes, sheet_truncations=sheet,
-                          interpolate=_INTERPOLATE.value, standing_batches=_STANDING.value,
+                          interpolate=_INTERPOLATE.value, standing_batches=standing,
                           standing_batch_size=config.batch_size)
   print(f"gaxla: wrote {', '.join(written)} (step {int(state.step)}, EMA generator"
-        f"{_standing_note(system, state)})")
+        f"{_standing_note(system, state, standing)})")
+
+
+def _standing_batches(config) -> int:
+  """--standing_batches, else the run's eval.standing_batches (what its evaluations used)."""
+  return int(config.eval.standing_batches) if _STANDING.value is None else _STANDING.value
 
 
 def _single_truncation() -> float:
@@ -172,10 +179,9 @@ def _single_truncation() -> float:
   return values[0]
 
 
-def _standing_note(system, state, batches: int | None = None) -> str:
+def _standing_note(system, state, batches: int) -> str:
   """The message's note on standing statistics, only where they applied."""
   from gaxla import sample
-  batches = _STANDING.value if batches is None else batches
   if batches and sample.has_standing_statistics(system, state.ema_generator_variables()):
     return f", standing stats over {batches} batches"
   return ""
@@ -228,7 +234,7 @@ def _eval(argv) -> None:
       raise ValueError(f"eval --out must be a .png file (the truncation plot), got {_OUT.value!r}")
   system, state = _restore(config)
   start = time.perf_counter()
-  standing = _STANDING.value if _STANDING.present else int(config.eval.standing_batches)
+  standing = _standing_batches(config)
   if standing < 0:
     raise ValueError(f"--standing_batches must be >= 0, got {standing}")
   # The generator and key training-time evaluation uses (eval.standing_batches,

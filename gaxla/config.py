@@ -208,7 +208,14 @@ def defaults() -> ml_collections.ConfigDict:
       patience=3,             # ... for this many evaluations (or logs, for the rules below)
       sigma_growth=0.0,       # > 0: stop when a layer's top singular value grows this much
       margin_limit=0.0,       # > 0: stop when D's real-fake logit margin stays above this
-      critic_stall=0.0,       # > 0: stop when D's grad norm stays below this x its median
+      critic_stall=0.0,       # > 0: alarm when D's grad norm stays below this x its median
+      generator_stall=0.0,    # > 0: alarm when G's grad norm stays below this x its median
+      # A stall alarm with an eval metric watched: evaluate now (and checkpoint
+      # that generator, a candidate for best); stop only if the metric confirms
+      # (worse than its best by > tolerance). False: a stall alarm stops at once.
+      check_with_eval=True,
+      explosion=0.0,          # > 0: stop at once when a grad norm or |margin| jumps above
+                              # this x its median over the run so far (one log is enough)
       action="stop_keep_best",  # or 'stop' (keep the latest) or 'warn' (log and go on)
   ))
 
@@ -450,8 +457,13 @@ def validate(config: ml_collections.ConfigDict) -> ml_collections.ConfigDict:
   _require(mon.sigma_growth == 0 or mon.sigma_growth > 1, "monitor.sigma_growth",
            f"must be 0 (off) or > 1, got {mon.sigma_growth!r}.")
   _require(mon.margin_limit >= 0, "monitor.margin_limit", "must be >= 0 (0 = off).")
-  _require(0 <= mon.critic_stall < 1, "monitor.critic_stall",
-           f"must be 0 (off) or a fraction in (0, 1), got {mon.critic_stall!r}.")
+  for rule in ("critic_stall", "generator_stall"):
+    _require(0 <= mon[rule] < 1, f"monitor.{rule}",
+             f"must be 0 (off) or a fraction in (0, 1), got {mon[rule]!r}.")
+  _require(mon.explosion == 0 or mon.explosion > 1, "monitor.explosion",
+           f"must be 0 (off) or > 1, got {mon.explosion!r}.")
+  _require(isinstance(mon.check_with_eval, bool), "monitor.check_with_eval",
+           f"must be True or False, got {mon.check_with_eval!r}.")
   _require(0.0 <= config.ema.decay < 1.0, "ema.decay",
            f"must be in [0, 1), got {config.ema.decay!r}.")
   _require(config.model.latent_dim > 0, "model.latent_dim", "must be > 0.")

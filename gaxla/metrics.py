@@ -47,6 +47,8 @@ SIGMA_D_MAX: Final = SIGMA_PREFIX + "d_max"
 # The loop's own.
 STEPS_PER_SEC: Final = "steps_per_sec"
 COLLAPSE_STEP: Final = "collapse_step"   # in the loop's returned metrics only
+# 1.0 on an evaluation the monitor asked for out of schedule (a stall alarm's check).
+MONITOR_CHECK: Final = "monitor/check"
 
 # Evaluation: 'eval/<evaluator>/<metric>', e.g. 'eval/fid/fid'.
 EVAL_PREFIX: Final = "eval/"

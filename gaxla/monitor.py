@@ -17,9 +17,10 @@ Signals (logged with the other metrics, see `spectral_signals`):
 and any non-finite value.
 
 `decide(history, config)` is a pure function of the logged history: it says
-*continue*, *stop* or *stop_keep_best*, with the reason and the signals that
-triggered it. The training loop does the I/O (see train.py, workdir.py): it writes
-`collapse.json` to the workdir and stops; the best checkpoint by the
+*continue*, *stop* or *stop_keep_best* (or *check*: evaluate now, then decide
+again), with the reason and the signals that triggered it. The training
+loop does the I/O (see train.py, workdir.py): it writes `collapse.json` to
+the workdir and stops; the best checkpoint by the
 configured metric, saved before the collapse, is the run's generator
 (`gaxla sample --step best`).
 """
@@ -36,8 +37,11 @@ import numpy as np
 
 from gaxla import metrics as names
 
-# Decision actions; the last three are also the values of `monitor.action`.
+# Decision actions; WARN, STOP and STOP_KEEP_BEST are also the values of
+# `monitor.action`. CHECK asks the loop for an evaluation now (a stall alarm
+# with `monitor.check_with_eval`); the next `decide` confirms or clears it.
 CONTINUE, WARN, STOP, STOP_KEEP_BEST = "continue", "warn", "stop", "stop_keep_best"
+CHECK = "check"
 
 
 @dataclasses.dataclass(frozen=True)
@@ -51,6 +55,11 @@ class Decision:
   def stop(self) -> bool:
     """Training should stop (STOP or STOP_KEEP_BEST; not WARN)."""
     return self.action in (STOP, STOP_KEEP_BEST)
+
+  @property
+  def check(self) -> bool:
+    """The loop should evaluate now, log it with `monitor/check`, and decide again."""
+    return self.action == CHECK
 
   @property
   def warn(self) -> bool:
@@ -151,11 +160,22 @@ def decide(history: list[dict[str, Any]], config, metric: str = "",
       margin         d_real_logit - d_fake_logit above `margin_limit` for
                      `patience` consecutive logs (the critic separates real
                      from fake completely: G gets no useful gradient).
-      critic stall   d_grad_norm below `critic_stall` times its median over
-                     the run so far for `patience` consecutive logs (the
-                     critic went dead: its outputs no longer tell real from
-                     fake, its loss sits at chance, and G drifts without a
-                     signal; the other way a critic stops teaching G).
+      explosion      d_grad_norm, g_grad_norm or |d_real_logit - d_fake_logit|
+                     above `explosion` times its median over the run so far,
+                     in one log (the critic blew up: the state is already
+                     broken, so no patience). Checked right after non-finite.
+      stall          d_grad_norm below `critic_stall` (or g_grad_norm below
+                     `generator_stall`) times its median over the run so far
+                     for `patience` consecutive logs (the critic went dead:
+                     its outputs no longer tell real from fake, its loss sits
+                     at chance, and G drifts without a signal). Healthy runs
+                     have such spells too and recover, so with
+                     `check_with_eval` and a `metric` the rule returns CHECK:
+                     the loop evaluates now and logs the record with
+                     `monitor/check`; the next call stops only if that value
+                     is worse than the best before it by more than
+                     `tolerance`, and a stall must last `patience` logs after
+                     a check to raise the next alarm.
   """
   if not config.enabled or not history:
     return Decision(CONTINUE)
@@ -164,13 +184,32 @@ def decide(history: list[dict[str, Any]], config, metric: str = "",
   step = int(latest[names.STEP])
   # Training signals only: an eval metric may be legitimately infinite (e.g.
   # reverse KL with no mode covered); the metric rule judges those.
-  bad = {k: v for k, v in latest.items()
+  # All of this step's records: at an eval step the log record is not the last.
+  now = {k: v for r in history if int(r[names.STEP]) == step for k, v in r.items()}
+  bad = {k: v for k, v in now.items()
          if k != names.STEP and not names.is_eval(k) and isinstance(v, (int, float))
          and not math.isfinite(v)}
   if bad:
     return Decision(action, f"non-finite values at step {step}: {sorted(bad)}", step, bad)
+  if config.explosion > 0:
+    exploded = _explosion(history, config.explosion)
+    if exploded is not None:
+      return Decision(action, exploded[0], step, exploded[1])
 
   patience = int(config.patience)
+  if metric and latest.get(names.MONITOR_CHECK) and metric in latest:
+    # The evaluation a stall alarm asked for: it confirms the alarm or clears it.
+    # (A scheduled evaluation at this very step holds the same value: not "before".)
+    evals = [r for r in history[:-1] if metric in r and int(r[names.STEP]) != step]
+    before = best_so_far(evals, metric, mode)
+    value = float(latest[metric])
+    if before is not None and _degraded(value, before[1], mode, config.tolerance):
+      return Decision(
+          action,
+          f"a stall alarm's evaluation confirms it: {metric} = {value:.4g}, worse than its "
+          f"best {before[1]:.4g} (step {before[0]}) by more than {config.tolerance:.0%}",
+          step, {metric: [value], "best_step": before[0], "best_value": before[1]})
+    return Decision(CONTINUE, step=step)
   if metric:
     evals = [r for r in history if metric in r]
     if len(evals) > patience:
@@ -206,18 +245,51 @@ def decide(history: list[dict[str, Any]], config, metric: str = "",
           action,
           f"critic margin (real - fake logit) above {config.margin_limit:g} for {patience} "
           f"logs (latest {margins[-1]:.4g})", step, {"margin": margins[-patience:]})
-  if config.critic_stall > 0:
-    norms = [float(r[names.D_GRAD_NORM]) for r in history if names.D_GRAD_NORM in r]
-    if len(norms) > patience:
-      typical = float(np.median(norms))
-      recent = norms[-patience:]
-      if all(n < config.critic_stall * typical for n in recent):
-        return Decision(
-            action,
-            f"critic stalled: {names.D_GRAD_NORM} below {config.critic_stall:g}x its median "
-            f"{typical:.4g} for {patience} logs (latest {recent[-1]:.4g})",
-            step, {names.D_GRAD_NORM: recent, "median": typical})
+  checked = max((int(r[names.STEP]) for r in history if r.get(names.MONITOR_CHECK)), default=-1)
+  for key, fraction, who in ((names.D_GRAD_NORM, config.critic_stall, "critic"),
+                             (names.G_GRAD_NORM, config.generator_stall, "generator")):
+    if fraction <= 0:
+      continue
+    logs = [(int(r[names.STEP]), float(r[key])) for r in history if key in r]
+    norms = [n for _, n in logs]
+    if len(norms) <= patience or logs[-patience][0] <= checked:
+      continue
+    typical = float(np.median(norms))
+    recent = norms[-patience:]
+    if all(n < fraction * typical for n in recent):
+      reason = (f"{who} stalled: {key} below {fraction:g}x its median {typical:.4g} for "
+                f"{patience} logs (latest {recent[-1]:.4g})")
+      triggers = {key: recent, "median": typical}
+      if metric and config.check_with_eval:
+        return Decision(CHECK, reason, step, triggers)
+      return Decision(action, reason, step, triggers)
   return Decision(CONTINUE, step=step)
+
+
+def _explosion(history: list[dict], factor: float) -> tuple[str, dict] | None:
+  """(reason, triggers) if the latest log's grad norm or |margin| jumped > factor x its median."""
+  series: dict[str, list[float]] = {names.D_GRAD_NORM: [], names.G_GRAD_NORM: [], "margin": []}
+  last_step = {key: -1 for key in series}
+  for record in history:
+    for key in (names.D_GRAD_NORM, names.G_GRAD_NORM):
+      if key in record:
+        series[key].append(abs(float(record[key])))
+        last_step[key] = int(record[names.STEP])
+    if names.D_REAL_LOGIT in record and names.D_FAKE_LOGIT in record:
+      series["margin"].append(abs(float(record[names.D_REAL_LOGIT])
+                                  - float(record[names.D_FAKE_LOGIT])))
+      last_step["margin"] = int(record[names.STEP])
+  step = int(history[-1][names.STEP])
+  for key, values in series.items():
+    # Judged at the step it was logged (an eval record may follow it), once.
+    if last_step[key] != step or len(values) < 4:   # a median needs a few logs
+      continue
+    typical = float(np.median(values))
+    if typical > 0 and values[-1] > factor * typical:
+      label = "critic margin |real - fake logit|" if key == "margin" else key
+      return (f"{label} exploded to {values[-1]:.4g}, more than {factor:g}x its median "
+              f"{typical:.4g} over the run", {key: values[-1], "median": typical})
+  return None
 
 
 def to_json(decision: Decision, best: tuple[int, float] | None) -> dict:

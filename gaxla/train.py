@@ -233,18 +233,32 @@ def _train(config: ml_collections.ConfigDict, workdir: str, is_chief: bool,
           log.write(done, results)
           history.append({metric_names.STEP: done, **results})
 
+      # Collapse monitor: go on, check, warn, or stop. At every log step too:
+      # the training-signal rules can fire between evaluations.
+      decision = monitor.Decision(monitor.CONTINUE)
+      if (eval_now or log_now) and config.monitor.enabled:
+        decision = monitor.decide(history, config.monitor, best_metric, best_mode)
+        if decision.check:
+          # A stall alarm: score the generator now (checkpointed below, so it
+          # can be the kept best) and let the evaluation confirm or clear it.
+          if is_chief:
+            logging.warning("gaxla monitor: %s; evaluating now", decision.reason)
+          if results is None:
+            results = train_eval.evaluate(system, state, config,
+                                          workdir if is_chief else None, eval_key)
+            save_now = True
+          record = {**results, metric_names.MONITOR_CHECK: 1.0}
+          last.update(results)
+          log.write(done, record)
+          history.append({metric_names.STEP: done, **record})
+          decision = monitor.decide(history, config.monitor, best_metric, best_mode)
+
       # Checkpoint.
       if save_now:
         checkpoint.save(manager, done, state, metrics=results,
                         data_state=source.state(done))
       log.advance(done)
 
-      # Collapse monitor: go on, warn, or stop.
-      decision = monitor.Decision(monitor.CONTINUE)
-      # At every log step too: the training-signal rules (spectral norms, margin)
-      # can fire between evaluations, before the eval metric degrades.
-      if (eval_now or log_now) and config.monitor.enabled:
-        decision = monitor.decide(history, config.monitor, best_metric, best_mode)
       if eval_now and config.monitor.enabled:
         if is_chief:
           plots.plot_history(history, os.path.join(workdir, "plots", "training.png"),

@@ -14,8 +14,11 @@ steps, logged every 50 steps and evaluated every `--eval_every` steps on
 The collapsing run trains to the end with `monitor.action = 'warn'`, so its
 whole curve is known; because `gaxla.monitor.decide` is a pure function of
 the logged history, replaying it over that history gives the step where the
-monitor (default rules, the σ rule, the metric rule alone, the training
-signals alone) would have stopped. The best checkpoint by FD is kept by the
+monitor (the config's rules, the metric rule alone, the training signals
+alone, the explosion rule alone) would have stopped. With
+`--live_eval_every N` the collapsing config also runs with the monitor
+acting and evaluations every N steps, as sparse as a full run's: the stop,
+the stall alarms' own evaluations, and the checkpoint kept. The best checkpoint by FD is kept by the
 checkpoint manager as in any run and re-evaluated on fresh samples.
 
 Writes OUT/results.json and OUT/collapse.png; prints a summary.
@@ -68,18 +71,51 @@ def setting(args) -> str:
   return ", ".join(parts)
 
 
+RULE_SETS = ("all", "metric", "signals", "explosion")
+
+
 def replay(history: list[dict], monitor_config, rules: str) -> dict | None:
-  """First log step where `decide` stops, using only some rules ('all', 'metric', 'signals')."""
-  from gaxla import monitor
+  """Where `decide` stops on a logged history, using only some rules.
+
+  rules: 'all' (the config's monitor), 'metric' (the eval-metric rule alone),
+  'signals' (training signals alone: stall alarms stop at once, no metric),
+  'explosion' (the explosion rule alone). Records are fed one step at a time,
+  as the loop appends them. A stall alarm's CHECK is answered with the
+  history's own evaluation at that step (the collapsing run evaluates at
+  every log step, and an evaluation is a pure function of the checkpoint, so
+  this is what the loop's check would have scored). Returns the stop step,
+  reason, the alarms checked on the way and the best evaluation before the
+  stop (what `stop_keep_best` keeps), or None.
+  """
+  from gaxla import metrics as names, monitor
   config = monitor_config.copy_and_resolve_references()
   config.action = "stop_keep_best"
   metric = METRIC if rules in ("all", "metric") else ""
   if rules == "metric":
-    config.sigma_growth, config.margin_limit, config.critic_stall = 0.0, 0.0, 0.0
-  for i in range(1, len(history) + 1):
-    decision = monitor.decide(history[:i], config, metric, "min")
+    config.sigma_growth, config.margin_limit = 0.0, 0.0
+    config.critic_stall, config.generator_stall, config.explosion = 0.0, 0.0, 0.0
+  if rules == "explosion":
+    config.critic_stall, config.generator_stall = 0.0, 0.0
+  by_step: dict[int, list[dict]] = {}
+  for record in history:
+    if not record.get(names.MONITOR_CHECK):   # the run's own checks: replayed here instead
+      by_step.setdefault(int(record["step"]), []).append(record)
+  seen: list[dict] = []
+  alarms = []
+  for step in sorted(by_step):
+    seen.extend(by_step[step])
+    decision = monitor.decide(seen, config, metric, "min")
+    if decision.check:
+      value = next((r[METRIC] for r in by_step[step] if METRIC in r), None)
+      if value is None:
+        continue
+      alarms.append([step, value])
+      seen.append({"step": step, METRIC: value, names.MONITOR_CHECK: 1.0})
+      decision = monitor.decide(seen, config, metric, "min")
     if decision.stop:
-      return {"step": decision.step, "reason": decision.reason}
+      evals = [(int(r["step"]), r[METRIC]) for r in seen if METRIC in r]
+      return {"step": decision.step, "reason": decision.reason, "alarms": alarms,
+              "kept": min(evals, key=lambda e: e[1]) if evals else None}
   return None
 
 
@@ -118,6 +154,9 @@ def main() -> None:
   parser.add_argument("--healthy_seeds", type=int, default=3)
   parser.add_argument("--healthy_steps", type=int, default=0, help="0 = --steps")
   parser.add_argument("--skip_collapsing", action="store_true")
+  parser.add_argument("--live_eval_every", type=int, default=0,
+                      help="> 0: also run the collapsing config with the monitor acting and "
+                           "evaluations only every this many steps")
   parser.add_argument("--lr_factor", type=float, default=10.0,
                       help="collapsing run: learning rates x this after the warm-up")
   parser.add_argument("--critic_without_sn", action="store_true",
@@ -141,8 +180,7 @@ def main() -> None:
     history = collapsing.pop("history")
     evals = collapsing["evals"]
     best_step, best_fd = min(evals, key=lambda e: e[1])
-    stops = {rules: replay(history, config.monitor, rules) for rules in ("all", "metric",
-                                                                         "signals")}
+    stops = {rules: replay(history, config.monitor, rules) for rules in RULE_SETS}
     first_bad = next((s for s, v in evals if s > best_step and v > 1.1 * best_fd), None)
     kept = reevaluate(collapsing["workdir"], best_step, args.eval_samples)
     results["collapsing"] = {**collapsing, "best": [best_step, best_fd], "stops": stops,
@@ -156,6 +194,23 @@ def main() -> None:
         "best", "stops", "first_eval_10pct_worse", "final_fd", "seconds")}))
     print("kept (re-evaluated):", kept)
 
+  if args.live_eval_every:
+    # The same collapsing run with the monitor acting and evaluations as sparse
+    # as a real run's: what stops it, and which checkpoint it keeps.
+    config = collapsing_config(args)
+    config.eval_every_steps = args.live_eval_every
+    config.monitor.action = "stop_keep_best"
+    live = run(config, os.path.join(args.out, "live"))
+    history = live.pop("history")
+    live["checks"] = [[r["step"], r[METRIC]] for r in history if r.get("monitor/check")]
+    report = live["collapse"]
+    if report and report["kept_step"] is not None:
+      live["kept_reevaluated"] = reevaluate(live["workdir"], report["kept_step"],
+                                            args.eval_samples)
+    results["live"] = live
+    print("live:", json.dumps({k: live.get(k) for k in (
+        "final_step", "checks", "collapse", "kept_reevaluated", "seconds")}))
+
   healthy_args = argparse.Namespace(**{**vars(args),
                                        "steps": args.healthy_steps or args.steps})
   results["healthy"] = []
@@ -163,9 +218,11 @@ def main() -> None:
     healthy = run(base_config(healthy_args, seed), os.path.join(args.out, f"healthy_{seed}"))
     history = healthy.pop("history")
     healthy["replayed_stop"] = replay(history, base_config(healthy_args, seed).monitor, "all")
+    healthy["checks"] = [[r["step"], r[METRIC]] for r in history if r.get("monitor/check")]
     results["healthy"].append(healthy)
-    print(f"healthy seed {seed}: alarm={healthy['collapse'] is not None}, replay="
-          f"{healthy['replayed_stop']}, FD {healthy['evals'][-1][1]:.3f} ({healthy['seconds']} s)")
+    print(f"healthy seed {seed}: stopped={healthy['collapse'] is not None}, stall checks="
+          f"{healthy['checks']}, replay={healthy['replayed_stop']}, FD "
+          f"{healthy['evals'][-1][1]:.3f} ({healthy['seconds']} s)")
   with open(results_path, "w") as f:
     json.dump(results, f, indent=1)
 

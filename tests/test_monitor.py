@@ -66,6 +66,8 @@ def test_non_finite_values_stop_at_once():
   decision = monitor.decide(history, _config(), METRIC, "max")
   assert decision.stop and list(decision.triggers) == ["d_loss"]
   assert "non-finite" in decision.reason
+  # ... also when an evaluation at the same step was logged after them.
+  assert monitor.decide(history + [{"step": 300, METRIC: 0.6}], _config(), METRIC, "max").stop
 
 
 def test_critic_stall_rule_fires_on_a_dead_critic_only():
@@ -80,6 +82,58 @@ def test_critic_stall_rule_fires_on_a_dead_critic_only():
   assert not monitor.decide(history[:-1], _config(critic_stall=0.1), "", "max").stop
   swings = [{"step": i, "d_grad_norm": v} for i, v in enumerate(healthy * 3)]
   assert not monitor.decide(swings, _config(critic_stall=0.1), "", "max").stop
+
+
+def test_stall_alarm_with_a_watched_metric_asks_for_an_evaluation_that_confirms_or_clears():
+  norms = [3.0, 2.5, 3.5, 2.8, 3.2, 3.0, 0.2, 0.25, 0.15]
+  history = [{"step": 50 * (i + 1), "g_grad_norm": v} for i, v in enumerate(norms)]
+  history.insert(3, {"step": 200, METRIC: 0.8})
+  config = _config(generator_stall=0.2)
+  decision = monitor.decide(history, config, METRIC, "max")
+  assert decision.check and not decision.stop and "generator stalled" in decision.reason
+  # Without a metric, or with check_with_eval off, the alarm stops at once.
+  assert monitor.decide(history, config, "", "max").stop
+  assert monitor.decide(history, _config(generator_stall=0.2, check_with_eval=False),
+                        METRIC, "max").stop
+  # The check's value decides: within tolerance of the best clears the alarm ...
+  cleared = history + [{"step": 450, METRIC: 0.78, "monitor/check": 1.0}]
+  assert monitor.decide(cleared, config, METRIC, "max").action == monitor.CONTINUE
+  # ... and the stall must then last `patience` new logs to alarm again.
+  more = cleared + [{"step": 450 + 50 * i, "g_grad_norm": 0.2} for i in (1, 2)]
+  assert monitor.decide(more, config, METRIC, "max").action == monitor.CONTINUE
+  more.append({"step": 600, "g_grad_norm": 0.2})
+  assert monitor.decide(more, config, METRIC, "max").check
+  # More than 10% worse than the best before it confirms: stop, keep the best.
+  confirmed = history + [{"step": 450, METRIC: 0.6, "monitor/check": 1.0}]
+  decision = monitor.decide(confirmed, config, METRIC, "max")
+  assert decision.action == monitor.STOP_KEEP_BEST and decision.triggers["best_step"] == 200
+  assert "confirms" in decision.reason
+  # A scheduled evaluation at the alarm's own step is not "before" it.
+  same_step = history + [{"step": 450, METRIC: 0.6}, {"step": 450, METRIC: 0.6,
+                                                        "monitor/check": 1.0}]
+  assert monitor.decide(same_step, config, METRIC, "max").stop
+  no_earlier_eval = [r for r in history if METRIC not in r] + same_step[-2:]
+  assert monitor.decide(no_earlier_eval, config, METRIC, "max").action == monitor.CONTINUE
+
+
+def test_explosion_rule_stops_on_one_log_and_spares_healthy_swings():
+  healthy = [9.0, 12.0, 6.0, 15.0, 10.0, 7.5, 11.0, 5.0, 9.0, 30.0]   # up to 3.3x its median
+  history = [{"step": 50 * (i + 1), "d_grad_norm": v, "d_real_logit": 0.3, "d_fake_logit": 0.1}
+             for i, v in enumerate(healthy)]
+  assert not monitor.decide(history, _config(explosion=20.0), "", "max").stop
+  blown = history + [{"step": 550, "d_grad_norm": 900.0, "d_real_logit": 0.3,
+                      "d_fake_logit": 0.1}]
+  assert not monitor.decide(blown, _config(), "", "max").stop   # off by default
+  decision = monitor.decide(blown, _config(explosion=20.0), METRIC, "max")
+  assert decision.action == monitor.STOP_KEEP_BEST and decision.step == 550
+  assert "d_grad_norm exploded to 900" in decision.reason
+  # At an eval step the eval record comes after the log record: still caught.
+  assert monitor.decide(blown + [{"step": 550, METRIC: 0.5}], _config(explosion=20.0),
+                        METRIC, "max").stop
+  margin = history + [{"step": 550, "d_grad_norm": 9.0, "d_real_logit": 500.0,
+                       "d_fake_logit": -300.0}]
+  decision = monitor.decide(margin, _config(explosion=20.0), "", "max")
+  assert decision.stop and "critic margin" in decision.reason
 
 
 def test_critic_stall_must_be_a_fraction():
@@ -173,6 +227,42 @@ def test_loop_stops_on_collapse_keeps_best_and_writes_its_report(tmp_path, monke
   assert os.path.getsize(os.path.join(workdir, "plots", "training.png")) > 10_000
   events = os.listdir(os.path.join(workdir, "tensorboard"))
   assert any(name.startswith("events.out.tfevents") for name in events)
+
+
+def test_loop_evaluates_on_a_stall_alarm_and_stops_only_when_it_confirms(tmp_path, monkeypatch):
+  import json
+  import os
+
+  from gaxla import checkpoint
+  # Scheduled evaluations at 10 and 20, alarms (scripted) at log steps 15 and 25.
+  scripted = iter([0.9, 0.95, 0.8, 0.5])
+  monkeypatch.setattr(train_eval, "evaluate", lambda *a, **k: {METRIC: next(scripted)})
+  real_decide = monitor.decide
+
+  def decide(history, config, metric, mode):
+    latest = history[-1]
+    if latest["step"] in (15, 25) and "monitor/check" not in latest:
+      return monitor.Decision(monitor.CHECK, "scripted stall", latest["step"])
+    return real_decide(history, config, metric, mode)
+  monkeypatch.setattr(monitor, "decide", decide)
+  config = tiny_mlp_config(**{
+      "num_steps": 40, "eval_every_steps": 10, "log_every_steps": 5,
+      "checkpoint_every_steps": 40, "checkpoint.best_metric": METRIC})
+  workdir = str(tmp_path / "run")
+  state, last = train.train_and_evaluate(config, workdir, show_progress=False)
+  # Step 15's check (0.95) cleared the alarm and became the best checkpoint;
+  # step 25's (0.5, > 10% below 0.95) confirmed it.
+  assert int(state.step) == 25 and last["collapse_step"] == 25
+  with open(os.path.join(workdir, "collapse.json")) as f:
+    report = json.load(f)
+  assert report["kept_step"] == 15 and report["kept_metric"] == pytest.approx(0.95)
+  assert "confirms" in report["reason"]
+  with open(os.path.join(workdir, "metrics.jsonl")) as f:
+    checks = [json.loads(line) for line in f if "monitor/check" in line]
+  assert [(r["step"], r[METRIC]) for r in checks] == [(15, 0.95), (25, 0.5)]
+  manager = checkpoint.make_manager(workdir, config, read_only=True)
+  assert checkpoint.best_step(manager) == 15
+  manager.close()
 
 
 def test_warn_action_logs_and_trains_on(tmp_path, monkeypatch):

@@ -126,6 +126,7 @@ def biggan_workdir(tmp_path_factory):
   config.eval.feature_extractor = "classifier"
   config.eval.classifier_steps = 20
   config.eval.num_samples = 40
+  config.eval.standing_batches = 3   # not the default: sample/eval/load must read the run's
   config.eval.cache_dir = str(tmp_path_factory.mktemp("eval_cache"))
   train.train_and_evaluate(config, workdir, show_progress=False)
   return workdir
@@ -152,6 +153,8 @@ def test_cli_sheet_and_class_interpolation(biggan_workdir, tmp_path):
   result = _gaxla("sample", "--workdir", biggan_workdir, "--out", walk, "--interpolate", "class",
                   "--num", "4", "--labels", "0,1,2")
   assert result.returncode == 0, result.stderr
+  # Without the flag: the run's eval.standing_batches, the generator its evaluations scored.
+  assert "standing stats over 3 batches" in result.stdout
   with Image.open(sheet) as a, Image.open(walk) as b:
     # 2 rows x 3 columns and 3 rows x 4 columns of 8-px tiles with 1-px gaps,
     # both upscaled by the same integer factor: compare aspect ratios.
@@ -191,7 +194,7 @@ def test_training_time_eval_equals_gaxla_eval(biggan_workdir):
   import os
   result = _gaxla("eval", "--workdir", biggan_workdir)
   assert result.returncode == 0, result.stderr
-  assert "standing stats over 16 batches" in result.stdout
+  assert "standing stats over 3 batches" in result.stdout   # the run's eval.standing_batches
   with open(os.path.join(biggan_workdir, "metrics.jsonl")) as f:
     logged = [json.loads(line) for line in f]
   logged = {k[len("eval/"):]: v for r in logged for k, v in r.items() if k.startswith("eval/")}
@@ -208,3 +211,10 @@ def test_training_time_eval_equals_gaxla_eval(biggan_workdir):
   with open(os.path.join(biggan_workdir, "eval.jsonl")) as f:
     unstood = json.loads(f.readlines()[-1])
   assert unstood["classifier/fd"] != scored["classifier/fd"]
+  # The notebook API samples the same generator: the run's standing statistics by default.
+  import gaxla
+  run = gaxla.load(biggan_workdir)
+  assert run.standing_batches == 3
+  expected = sample.eval_variables(run.system, run.state, 3, run.config.batch_size)
+  for got, want in zip(jax.tree.leaves(run.variables), jax.tree.leaves(expected), strict=True):
+    np.testing.assert_allclose(got, want, rtol=1e-6)
