@@ -14,6 +14,7 @@ import os
 import jax
 import numpy as np
 
+from gaxla.data import pixels
 from gaxla.sample import (generate, image_grid, interpolation, sample_sheet, save_png,
                           save_scatter_png, with_standing_statistics)
 
@@ -206,7 +207,7 @@ def read_image_folder(folder: str, channels: int) -> np.ndarray:
                        f"{names[0]!r} is {arrays[0].shape[1]}x{arrays[0].shape[0]}: "
                        "all images in the folder must have one size")
     arrays.append(array)
-  return np.stack(arrays).astype(np.float32) / 127.5 - 1.0
+  return pixels.to_model(np.stack(arrays))
 
 
 def _channels(config) -> int:

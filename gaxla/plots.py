@@ -64,8 +64,8 @@ def plot_history(history: list[dict], path: str, title: str = "",
       finite = np.isfinite(values)
       ax.plot(steps[finite], values[finite], label=key, lw=1.2,
               marker="o" if names.is_eval(key) else None, ms=3)
-    if name.startswith("top singular"):
-      ax.set_yscale("log")
+    if name.startswith("top singular") or name == "gradient norms":
+      ax.set_yscale("log")   # a stall (norms ~0.1x) and a blow-up (~1000x) both show
     if collapse_step is not None:
       ax.axvline(collapse_step, color="tab:red", ls="--", lw=1, label="collapse flagged")
     if kept_step is not None:

@@ -33,6 +33,7 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 
+from gaxla.data.pixels import to_uint8
 from gaxla.nn import BATCH_MOMENTS
 
 
@@ -344,7 +345,7 @@ def image_grid(images: np.ndarray, ncols: int) -> np.ndarray:
   n, h, w, c = images.shape
   nrows = math.ceil(n / ncols)
   grid = np.full((nrows * (h + 1) + 1, ncols * (w + 1) + 1, c), 255, np.uint8)
-  pixels = np.clip((images + 1.0) * 127.5, 0, 255).round().astype(np.uint8)
+  pixels = to_uint8(images)
   for i in range(n):
     r, col = divmod(i, ncols)
     grid[1 + r * (h + 1): 1 + r * (h + 1) + h, 1 + col * (w + 1): 1 + col * (w + 1) + w] = pixels[i]

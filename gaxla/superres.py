@@ -50,6 +50,7 @@ import optax
 
 from gaxla import metrics as names
 from gaxla import parallel
+from gaxla.data import pixels
 from gaxla.evaluate import sr_metrics
 from gaxla.models import esrgan
 from gaxla.state import GANState, Player
@@ -477,7 +478,7 @@ def held_out(config, num: int) -> tuple[np.ndarray, np.ndarray]:
   key = (config.data.to_json(), int(config.sr.scale), num)
   if key not in _HELD_OUT:
     images, _ = features_lib.load_split(config.data, "test", limit=num)
-    hr = images.astype(np.float32) / 127.5 - 1.0
+    hr = pixels.to_model(images)
     down = jax.jit(functools.partial(downsample, scale=int(config.sr.scale)))
     lr = _in_batches(down, hr, min(int(config.eval.batch_size), len(hr)))
     _HELD_OUT[key] = (hr, lr)

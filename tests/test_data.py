@@ -45,3 +45,14 @@ def test_digits_loads_and_resizes():
   assert set(np.unique(labels)) == set(range(10))
   assert images.max() > 200 and images.min() == 0
   assert data.example_shape(cfg) == (16, 16, 1)
+
+
+def test_pixel_convention_round_trips_every_uint8_value():
+  from gaxla.data import pixels
+  values = np.arange(256, dtype=np.uint8)
+  model = pixels.to_model(values)
+  assert model.dtype == np.float32 and model[0] == -1.0 and model[-1] == 1.0
+  np.testing.assert_array_equal(pixels.to_uint8(model), values)
+  # Out-of-range model outputs clip; half-way values round to nearest.
+  np.testing.assert_array_equal(pixels.to_uint8(np.array([-3.0, 3.0, -1 + 1.0 / 127.5 * 0.6])),
+                                [0, 255, 1])

@@ -19,6 +19,7 @@ from __future__ import annotations
 
 import numpy as np
 
+from gaxla.data import pixels
 from gaxla.data.mixtures import Mixture
 
 
@@ -116,5 +117,5 @@ class ArraySource(Source):
 
   def batch(self, step: int) -> dict[str, np.ndarray]:
     idx = self.indices(step).reshape(self.n_critic, self.batch_size)[:, self.rows]
-    images = self.images[idx].astype(np.float32) / 127.5 - 1.0
+    images = pixels.to_model(self.images[idx])
     return {"x": images, "label": self.labels[idx]}

@@ -18,6 +18,8 @@ from __future__ import annotations
 
 import numpy as np
 
+from gaxla.data import pixels
+
 
 def _prepare_hint(name: str, data_dir: str | None) -> str:
   where = data_dir or "$TFDS_DATA_DIR or ~/tensorflow_datasets"
@@ -86,4 +88,4 @@ def describe(source) -> dict:
 
 def to_float(batch: dict[str, np.ndarray]) -> dict[str, np.ndarray]:
   """A `uint8_batch` as training takes it: 'x' float32 in [-1, 1]."""
-  return {**batch, "x": batch["x"].astype(np.float32) / 127.5 - 1.0}
+  return {**batch, "x": pixels.to_model(batch["x"])}

@@ -23,6 +23,7 @@ import jax.numpy as jnp
 import numpy as np
 import optax
 
+from gaxla.data import pixels
 from gaxla.evaluate import features as features_lib
 
 FEATURE_DIM = 128
@@ -85,7 +86,7 @@ def train_classifier(images: np.ndarray, labels: np.ndarray, num_classes: int, s
       order, position = rng.permutation(len(images)), 0
     idx = order[position:position + batch_size]
     position += batch_size
-    x = images[idx].astype(np.float32) / 127.5 - 1.0
+    x = pixels.to_model(images[idx])
     params, opt_state = step(params, opt_state, x, labels[idx].astype(np.int32))
   return params
 

@@ -34,6 +34,7 @@ import numpy as np
 from jax.sharding import NamedSharding
 from jax.sharding import PartitionSpec as P
 
+from gaxla.data import pixels
 from gaxla.evaluate import frechet
 
 DIGITS_TEST_FRACTION = 0.2
@@ -80,7 +81,7 @@ class FeatureExtractor:
     for start in range(0, len(images), self.batch_size):
       batch = np.asarray(images[start:start + self.batch_size])
       if batch.dtype == np.uint8:
-        batch = batch.astype(np.float32) / 127.5 - 1.0
+        batch = pixels.to_model(batch)
       count = len(batch)
       if count < self.batch_size:
         # One shape for every call: pad, then drop the padding's features.
