@@ -13,11 +13,17 @@ uniform.
   gaxla sample --workdir runs/stacked --num 1000 --out samples.npy   # float32 [N, 28, 28, 3]
 
 The argument picks one remedy on top of the baseline (unconditional DCGAN,
-SN critic, hinge, TTUR 2e-4 / 4e-4, EMA): '' (baseline), 'pac2' / 'pac4'
+SN critic, hinge, TTUR 1e-3 / 2e-3 decayed linearly to 0, EMA, 10,000
+steps of batch 64): '' (baseline), 'pac2' / 'pac4'
 (PacGAN packing), 'mbd' (minibatch discrimination), 'mbsd' (minibatch
 stddev), 'fm' (feature matching added to the adversarial loss), 'noise'
 (instance noise 0.1 annealed to 0), 'diffaug' (DiffAugment translation +
 cutout), 'unroll5' (5 lookahead critic steps).
+
+The baseline, seeds 0-2 at 10,000 steps: 996 +- 4 modes covered (992, 999,
+997), reverse KL 0.138 +- 0.024; real stacked test images score 1,000 and
+0.051 (BENCHMARKS.md). The remedies were measured on the earlier recipe
+(2e-4 / 4e-4, constant rates).
 """
 
 from gaxla.config import defaults, model_kwargs
@@ -38,18 +44,21 @@ def get_config(arg: str | None = None):
                                         upsample="nearest")
   config.model.critic = model_kwargs("dcgan", "critic", base_channels=32, spectral_norm=True)
   config.loss.name = "hinge"
-  config.optim.generator.lr = 2e-4
-  config.optim.critic.lr = 4e-4      # TTUR
-  for role in ("generator", "critic"):
+  # TTUR at the rates of the Fashion-MNIST BigGAN and InfoGAN configs: G 1e-3,
+  # D 2e-3, warmed up over 200 steps, then decayed linearly to 0 at num_steps.
+  for role, lr in (("generator", 1e-3), ("critic", 2e-3)):
+    config.optim[role].lr = lr
     config.optim[role].b1 = 0.0
-    config.optim[role].b2 = 0.9
+    config.optim[role].b2 = 0.999
+    config.optim[role].warmup_steps = 200
+    config.optim[role].schedule = "linear"
   config.ema.decay = 0.999
   config.ema.start_step = 500
-  config.num_steps = 4000
+  config.num_steps = 10000
   config.batch_size = 64
   config.log_every_steps = 100
-  config.eval_every_steps = 1000
-  config.checkpoint_every_steps = 1000
+  config.eval_every_steps = 2500
+  config.checkpoint_every_steps = 2500
   config.eval.metrics = ("stacked_modes",)
   config.eval.num_samples = 10000
   config.checkpoint.best_metric = "eval/stacked_modes/reverse_kl"
