@@ -53,8 +53,7 @@ class Run:
     self.config = config
     self.system = system
     self.state = state
-    self.standing_batches = int(config.eval.standing_batches if standing_batches is None
-                                else standing_batches)
+    self.standing_batches = sample_lib.standing_batches(config, standing_batches)
     self._variables = None
 
   def __repr__(self) -> str:

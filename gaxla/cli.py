@@ -147,7 +147,8 @@ def _sample(argv) -> None:
   if _STANDING.value is not None and _STANDING.value < 0:
     raise ValueError(f"--standing_batches must be >= 0, got {_STANDING.value}")
   config = config_lib.validate(workdir.load_config(_WORKDIR.value))
-  standing = _standing_batches(config)
+  from gaxla.sample import standing_batches
+  standing = standing_batches(config, _STANDING.value)
   if config.model.name == "esrgan" or _INPUT.value:
     from gaxla.cli_sample import write_upscaled
     written, state = write_upscaled(config, _WORKDIR.value, _INPUT.value, _OUT.value, _STEP.value)
@@ -163,11 +164,6 @@ def _sample(argv) -> None:
                           standing_batch_size=config.batch_size)
   print(f"gaxla: wrote {', '.join(written)} (step {int(state.step)}, EMA generator"
         f"{_standing_note(system, state, standing)})")
-
-
-def _standing_batches(config) -> int:
-  """--standing_batches, else the run's eval.standing_batches (what its evaluations used)."""
-  return int(config.eval.standing_batches) if _STANDING.value is None else _STANDING.value
 
 
 def _single_truncation() -> float:
@@ -234,7 +230,7 @@ def _eval(argv) -> None:
       raise ValueError(f"eval --out must be a .png file (the truncation plot), got {_OUT.value!r}")
   system, state = _restore(config)
   start = time.perf_counter()
-  standing = _standing_batches(config)
+  standing = sample.standing_batches(config, _STANDING.value)
   if standing < 0:
     raise ValueError(f"--standing_batches must be >= 0, got {standing}")
   # The generator and key training-time evaluation uses (eval.standing_batches,

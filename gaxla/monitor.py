@@ -227,7 +227,7 @@ def decide(history: list[dict[str, Any]], config, metric: str = "",
 
   if config.sigma_growth > 0:
     for key in (names.SIGMA_G_MAX, names.SIGMA_D_MAX):
-      values = [float(r[key]) for r in history if key in r]
+      values = [v for _, v in _logged(history, key)]
       if len(values) > patience:
         floor = min(values[:-patience])
         recent = values[-patience:]
@@ -238,19 +238,18 @@ def decide(history: list[dict[str, Any]], config, metric: str = "",
               f"minimum {floor:.4g}, for {patience} logs", step, {key: recent, "floor": floor})
 
   if config.margin_limit > 0:
-    margins = [float(r[names.D_REAL_LOGIT]) - float(r[names.D_FAKE_LOGIT]) for r in history
-               if names.D_REAL_LOGIT in r and names.D_FAKE_LOGIT in r]
+    margins = [m for _, m in _logged(history, MARGIN)]
     if len(margins) >= patience and all(m > config.margin_limit for m in margins[-patience:]):
       return Decision(
           action,
           f"critic margin (real - fake logit) above {config.margin_limit:g} for {patience} "
-          f"logs (latest {margins[-1]:.4g})", step, {"margin": margins[-patience:]})
+          f"logs (latest {margins[-1]:.4g})", step, {MARGIN: margins[-patience:]})
   checked = max((int(r[names.STEP]) for r in history if r.get(names.MONITOR_CHECK)), default=-1)
   for key, fraction, who in ((names.D_GRAD_NORM, config.critic_stall, "critic"),
                              (names.G_GRAD_NORM, config.generator_stall, "generator")):
     if fraction <= 0:
       continue
-    logs = [(int(r[names.STEP]), float(r[key])) for r in history if key in r]
+    logs = _logged(history, key)
     norms = [n for _, n in logs]
     if len(norms) <= patience or logs[-patience][0] <= checked:
       continue
@@ -266,27 +265,31 @@ def decide(history: list[dict[str, Any]], config, metric: str = "",
   return Decision(CONTINUE, step=step)
 
 
+# The critic's real - fake logit margin: derived from two logged values.
+MARGIN = "margin"
+
+
+def _logged(history: list[dict], key: str) -> list[tuple[int, float]]:
+  """(step, value) of a training signal at every log that has it (`MARGIN`: derived)."""
+  if key == MARGIN:
+    return [(int(r[names.STEP]), float(r[names.D_REAL_LOGIT]) - float(r[names.D_FAKE_LOGIT]))
+            for r in history if names.D_REAL_LOGIT in r and names.D_FAKE_LOGIT in r]
+  return [(int(r[names.STEP]), float(r[key])) for r in history if key in r]
+
+
 def _explosion(history: list[dict], factor: float) -> tuple[str, dict] | None:
   """(reason, triggers) if the latest log's grad norm or |margin| jumped > factor x its median."""
-  series: dict[str, list[float]] = {names.D_GRAD_NORM: [], names.G_GRAD_NORM: [], "margin": []}
-  last_step = {key: -1 for key in series}
-  for record in history:
-    for key in (names.D_GRAD_NORM, names.G_GRAD_NORM):
-      if key in record:
-        series[key].append(abs(float(record[key])))
-        last_step[key] = int(record[names.STEP])
-    if names.D_REAL_LOGIT in record and names.D_FAKE_LOGIT in record:
-      series["margin"].append(abs(float(record[names.D_REAL_LOGIT])
-                                  - float(record[names.D_FAKE_LOGIT])))
-      last_step["margin"] = int(record[names.STEP])
   step = int(history[-1][names.STEP])
-  for key, values in series.items():
-    # Judged at the step it was logged (an eval record may follow it), once.
-    if last_step[key] != step or len(values) < 4:   # a median needs a few logs
+  for key in (names.D_GRAD_NORM, names.G_GRAD_NORM, MARGIN):
+    logs = _logged(history, key)
+    # Judged at the step it was logged (an eval record may follow it), once;
+    # a median needs a few logs.
+    if len(logs) < 4 or logs[-1][0] != step:
       continue
+    values = [abs(v) for _, v in logs]
     typical = float(np.median(values))
     if typical > 0 and values[-1] > factor * typical:
-      label = "critic margin |real - fake logit|" if key == "margin" else key
+      label = "critic margin |real - fake logit|" if key == MARGIN else key
       return (f"{label} exploded to {values[-1]:.4g}, more than {factor:g}x its median "
               f"{typical:.4g} over the run", {key: values[-1], "median": typical})
   return None

@@ -257,6 +257,11 @@ def with_standing_statistics(system, variables: dict, num_batches: int, batch_si
   return standing_statistics(system, variables, standing_key(seed), num_batches, batch_size)
 
 
+def standing_batches(config, requested: int | None = None) -> int:
+  """`requested`, else the run's `eval.standing_batches` (what its evaluations used)."""
+  return int(config.eval.standing_batches if requested is None else requested)
+
+
 def eval_variables(system, state, num_batches: int, batch_size: int, seed: int = 0) -> dict:
   """The generator that evaluations score: EMA params + standing statistics.
 

@@ -119,6 +119,12 @@ def replay(history: list[dict], monitor_config, rules: str) -> dict | None:
   return None
 
 
+def checks(history: list[dict]) -> list[list]:
+  """[step, FD] of each evaluation a stall alarm asked for during the run."""
+  from gaxla import metrics as names
+  return [[r["step"], r[METRIC]] for r in history if r.get(names.MONITOR_CHECK)]
+
+
 def reevaluate(workdir: str, step: int, num: int) -> dict:
   """Classifier metrics of checkpoint `step` on fresh samples (standing stats, new key)."""
   from gaxla import checkpoint, evaluate, parallel, sample, train_eval, workdir as workdir_lib
@@ -202,7 +208,7 @@ def main() -> None:
     config.monitor.action = "stop_keep_best"
     live = run(config, os.path.join(args.out, "live"))
     history = live.pop("history")
-    live["checks"] = [[r["step"], r[METRIC]] for r in history if r.get("monitor/check")]
+    live["checks"] = checks(history)
     report = live["collapse"]
     if report and report["kept_step"] is not None:
       live["kept_reevaluated"] = reevaluate(live["workdir"], report["kept_step"],
@@ -218,7 +224,7 @@ def main() -> None:
     healthy = run(base_config(healthy_args, seed), os.path.join(args.out, f"healthy_{seed}"))
     history = healthy.pop("history")
     healthy["replayed_stop"] = replay(history, base_config(healthy_args, seed).monitor, "all")
-    healthy["checks"] = [[r["step"], r[METRIC]] for r in history if r.get("monitor/check")]
+    healthy["checks"] = checks(history)
     results["healthy"].append(healthy)
     print(f"healthy seed {seed}: stopped={healthy['collapse'] is not None}, stall checks="
           f"{healthy['checks']}, replay={healthy['replayed_stop']}, FD "
