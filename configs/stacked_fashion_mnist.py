@@ -17,8 +17,10 @@ SN critic, hinge, TTUR 1e-3 / 2e-3 decayed linearly to 0, EMA, 10,000
 steps of batch 64): '' (baseline), 'pac2' / 'pac4'
 (PacGAN packing), 'mbd' (minibatch discrimination), 'mbsd' (minibatch
 stddev), 'fm' (feature matching added to the adversarial loss), 'noise'
-(instance noise 0.1 annealed to 0), 'diffaug' (DiffAugment translation +
-cutout), 'unroll5' (5 lookahead critic steps).
+(instance noise 0.1 annealed to 0 at half the run), 'diffaug' (DiffAugment
+translation + cutout), 'unroll5' (5 lookahead critic steps), 'biggan' (not a
+remedy: the unconditional BigGAN at the widths of
+configs/fashion_mnist_biggan.py, batch 48, one G pass per step).
 
 The baseline, seeds 0-2 at 10,000 steps: 996 +- 4 modes covered (992, 999,
 997), reverse KL 0.138 +- 0.024; real stacked test images score 1,000 and
@@ -28,7 +30,7 @@ The baseline, seeds 0-2 at 10,000 steps: 996 +- 4 modes covered (992, 999,
 
 from gaxla.config import defaults, model_kwargs
 
-ROWS = ("", "pac2", "pac4", "mbd", "mbsd", "fm", "noise", "diffaug", "unroll5")
+ROWS = ("", "pac2", "pac4", "mbd", "mbsd", "fm", "noise", "diffaug", "unroll5", "biggan")
 
 
 def get_config(arg: str | None = None):
@@ -80,4 +82,16 @@ def get_config(arg: str | None = None):
     config.augment.diff_augment = True
   elif row == "unroll5":
     config.unroll.steps = 5
+  elif row == "biggan":
+    config.model.name = "biggan"
+    config.model.latent_dim = 60
+    config.model.generator = model_kwargs(
+        "biggan", "generator", ch=4, channel_multipliers=(16, 8, 4), attention_resolutions=())
+    config.model.critic = model_kwargs(
+        "biggan", "critic", ch=4, channel_multipliers=(4, 8, 16), downsample=(True, True, False),
+        attention_resolutions=())
+    config.regularizer.orthogonal_g = 1e-4
+    config.optim.reuse_fakes = True
+    config.batch_size = 48
+    config.eval.standing_batches = 256
   return config

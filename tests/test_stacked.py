@@ -53,6 +53,28 @@ def test_stacked_mode_coverage_closed_form():
   assert half["modes_covered"] == 500 and half["reverse_kl"] == pytest.approx(np.log(2))
 
 
+def test_reverse_kl_splits_into_class_imbalance_and_dependence():
+  every = np.stack(np.unravel_index(np.arange(1000), (10, 10, 10)), axis=1)
+  # Collapse onto the diagonal (c, c, c): balanced classes, all dependence.
+  diagonal = stacked_mode_coverage(np.repeat(np.arange(10), 3).reshape(10, 3))
+  assert diagonal["class_imbalance"] == pytest.approx(0.0, abs=1e-12)
+  assert diagonal["dependence"] == pytest.approx(2 * np.log(10))
+  # Independent channels whose classes 0-4 are 3x as likely as 5-9 (the
+  # product of the marginals, exactly): all imbalance, no dependence.
+  weights = np.where(every < 5, 3, 1).prod(axis=1)
+  skewed = stacked_mode_coverage(np.repeat(every, weights, axis=0))
+  marginal = np.array([3] * 5 + [1] * 5) / 20
+  assert skewed["class_imbalance"] == pytest.approx(3 * np.sum(marginal * np.log(10 * marginal)))
+  assert skewed["dependence"] == pytest.approx(0.0, abs=1e-12)
+  # Any histogram: the two parts add up to the reverse KL.
+  draws = np.random.default_rng(0).integers(0, 10, (3000, 3))
+  draws[:500, 1] = draws[:500, 0]
+  draws[:300, 2] = 6
+  scores = stacked_mode_coverage(draws)
+  assert scores["dependence"] > 0.01 and scores["class_imbalance"] > 0.01
+  assert scores["class_imbalance"] + scores["dependence"] == pytest.approx(scores["reverse_kl"])
+
+
 def test_evaluator_classifies_each_channel(monkeypatch):
   class ByBrightness:
     """A stand-in classifier: the class is the image's mean value bucket."""

@@ -276,13 +276,18 @@ class StackedModes(Evaluator):
   Each channel of a sample is classified by gaxla's Fashion-MNIST classifier
   (the one the 'classifier' evaluator uses, trained on first use); the class
   triple is the sample's mode. Returns {'modes_covered' (of 1,000),
-  'reverse_kl' (KL of the mode histogram against uniform, nats),
-  'channel_confidence' (mean top softmax probability over channels: low
-  values flag channels that look like no class)}.
+  'reverse_kl' (KL of the mode histogram against uniform, nats), its two
+  exact parts 'class_imbalance' (the channels' class marginals against
+  uniform) and 'dependence' (the histogram against the product of those
+  marginals: collapse onto a subset of triples), see
+  `mode_coverage.stacked_mode_coverage`, and 'channel_confidence' (mean top
+  softmax probability over channels: low values flag channels that look like
+  no class)}.
   """
 
   name = "stacked_modes"
-  outputs = ("modes_covered", "reverse_kl", "channel_confidence")
+  outputs = ("modes_covered", "reverse_kl", "class_imbalance", "dependence",
+             "channel_confidence")
 
   def __init__(self, config):
     super().__init__(config)

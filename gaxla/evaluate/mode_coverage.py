@@ -59,14 +59,39 @@ def stacked_mode_coverage(channel_classes: np.ndarray, classes_per_channel: int 
                           ) -> dict[str, float]:
   """Stacked-MNIST protocol (VEEGAN, PacGAN): modes are per-channel class tuples.
 
+  The reverse KL of the mode histogram p splits exactly into two parts that
+  point at different problems:
+    KL(p || u) = sum_c KL(p_c || u_c)  +  KL(p || p_1 x ... x p_C)
+                 'class_imbalance'        'dependence'
+  where p_c is channel c's class marginal. Class imbalance is a generator
+  that draws (or the classifier reads) some classes more often than others
+  in every channel alike, e.g. ambiguous tops read as 'shirt'; dependence is
+  the channels not varying independently: a collapse onto a subset of class
+  triples. Both have a finite-sample floor: 10,000 real stacked test images
+  score ~0 and ~0.05 (the histogram of 10,000 draws over 1,000 modes).
+
   Args:
     channel_classes: [N, C] the class a classifier gives each channel of each sample.
     classes_per_channel: classes of the single-channel dataset (10).
 
   Returns:
-    {'modes_covered' (of classes_per_channel ** C), 'reverse_kl'}.
+    {'modes_covered' (of classes_per_channel ** C), 'reverse_kl',
+    'class_imbalance', 'dependence'} (KLs in nats).
   """
   channel_classes = np.asarray(channel_classes, np.int64)
-  num_channels = channel_classes.shape[1]
+  n, num_channels = channel_classes.shape
   weights = classes_per_channel ** np.arange(num_channels - 1, -1, -1)
-  return mode_histogram(channel_classes @ weights, classes_per_channel ** num_channels)
+  scores = mode_histogram(channel_classes @ weights, classes_per_channel ** num_channels)
+  if n == 0:
+    return {**scores, "class_imbalance": float("inf"), "dependence": float("inf")}
+  marginals = [np.bincount(channel_classes[:, c], minlength=classes_per_channel) / n
+               for c in range(num_channels)]
+  imbalance = sum(mode_histogram(channel_classes[:, c], classes_per_channel)["reverse_kl"]
+                  for c in range(num_channels))
+  # KL(p || product of marginals), summed over the observed tuples (p > 0
+  # implies every marginal of that tuple is > 0).
+  tuples, counts = np.unique(channel_classes, axis=0, return_counts=True)
+  p = counts / n
+  product = np.prod([marginals[c][tuples[:, c]] for c in range(num_channels)], axis=0)
+  dependence = float(np.sum(p * np.log(p / product)))
+  return {**scores, "class_imbalance": float(imbalance), "dependence": max(dependence, 0.0)}
