@@ -76,7 +76,8 @@ def get_config(arg: str | None = None):
     config.feature_matching.weight = 1.0
   elif row == "noise":
     config.instance_noise.std = 0.1
-    config.instance_noise.anneal_steps = config.num_steps // 2
+    # A reference: an overridden num_steps (--config.num_steps=N) moves it too.
+    config.instance_noise.anneal_steps = config.get_ref("num_steps") // 2
   elif row == "diffaug":
     config.augment.policy = "translation,cutout"
     config.augment.diff_augment = True

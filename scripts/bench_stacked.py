@@ -11,8 +11,8 @@ Every row gets the same wall-clock budget: the time the baseline takes for
 --budget_steps steps. Each row's step rate is measured first in a short
 calibration run (--calibrate_steps, on a quiet machine: the rates set the
 steps), and the row trains for budget_steps x its rate / the baseline's rate
-steps (a full learning-rate schedule of that length; instance noise anneals
-to 0 at half of it). `--rates` reuses the rates of an earlier calibration
+steps (a full learning-rate schedule of that length; the config anneals
+instance noise to 0 at half of it). `--rates` reuses the rates of an earlier calibration
 (the JSON it printed), so several invocations can share one.
 
   python scripts/bench_stacked.py --rows ,pac2,mbsd --seeds 3 --budget_steps 5000 \
@@ -54,8 +54,6 @@ def _train(row: str, workdir: str, steps: int, *extra: str, every: int | None = 
   every = every or steps
   overrides = [f"--config.num_steps={steps}", f"--config.eval_every_steps={every}",
                f"--config.checkpoint_every_steps={every}"]
-  if row == "noise":
-    overrides.append(f"--config.instance_noise.anneal_steps={steps // 2}")
   subprocess.run(
       [sys.executable, "-m", "gaxla", "train", "--config", f"{CONFIG}:{row}" if row else CONFIG,
        "--workdir", workdir, *overrides, *extra, "--progress=lines"],

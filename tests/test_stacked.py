@@ -53,6 +53,13 @@ def test_stacked_mode_coverage_closed_form():
   assert half["modes_covered"] == 500 and half["reverse_kl"] == pytest.approx(np.log(2))
 
 
+def test_noise_row_anneals_at_half_of_an_overridden_length():
+  config = from_file("configs/stacked_fashion_mnist.py", "noise")
+  assert config.instance_noise.anneal_steps == config.num_steps // 2
+  config.num_steps = 4300     # what --config.num_steps=4300 does
+  assert config.instance_noise.anneal_steps == 2150
+
+
 def test_reverse_kl_splits_into_class_imbalance_and_dependence():
   every = np.stack(np.unravel_index(np.arange(1000), (10, 10, 10)), axis=1)
   # Collapse onto the diagonal (c, c, c): balanced classes, all dependence.
