@@ -28,6 +28,24 @@ def _load_config(path, overrides):
     return _load("bench_step")._load_config(path, overrides)
 
 
+def test_bench_stacked_gives_each_row_the_baselines_wall_time():
+  bench = _load("bench_stacked")
+  rates = {"": 25.0, "pac2": 37.5, "unroll5": 1.0}
+  assert bench.row_steps(5000, rates, "") == 5000
+  assert bench.row_steps(5000, rates, "pac2") == 7500     # 1.5x the rate, 1.5x the steps
+  assert bench.row_steps(5000, rates, "unroll5") == 200
+  assert bench.row_steps(100, rates, "unroll5") == 100    # never below 100
+  assert bench.parse_seeds("3") == [0, 1, 2]
+  assert bench.parse_seeds("1,2,") == [1, 2] and bench.parse_seeds("0,") == [0]
+  table = bench.summary([
+      {"row": "real test images", "seed": None},
+      *({"row": "pac2", "seed": s, "steps": 7500, "modes_covered": m, "reverse_kl": kl,
+         "class_imbalance": kl / 2, "dependence": kl / 2, "channel_confidence": 0.7}
+        for s, (m, kl) in enumerate([(990, 0.2), (1000, 0.1)]))])
+  assert table[2] == ("| pac2 (n = 2) | 7500 | 995.0 ± 7.1 | 0.150 ± 0.071 | 0.075 ± 0.035 "
+                      "| 0.075 ± 0.035 | 0.700 ± 0.000 |")
+
+
 def test_bench_step_config_overrides_parse_like_gaxla_train():
   config = _load_config(GRID, ["--config.model.critic.hidden=(256, 256)",
                                "--config.optim.generator.lr=2e-3",
