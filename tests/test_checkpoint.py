@@ -66,8 +66,8 @@ def _gaxla(*args, env_extra=None, check=True):
   return result
 
 
-def _start_training(workdir, *args):
-  env = SUBPROCESS_ENV
+def _start_training(workdir, *args, env=None):
+  env = env or SUBPROCESS_ENV
   log = open(os.path.join(os.path.dirname(workdir), "train.log"), "a")  # noqa: SIM115
   proc = subprocess.Popen([sys.executable, "-m", "gaxla", "train", "--workdir", workdir,
                            *TINY_RING, *args], cwd=ROOT, env=env, stdout=log, stderr=log)
@@ -255,9 +255,15 @@ def test_sigkill_during_async_saves_resumes_from_the_last_complete_step(tmp_path
           f"--config.eval_every_steps={num_steps}", "--config.checkpoint_every_steps=1",
           "--config.checkpoint.keep_latest=2"]
   killed_mid_save = 0
+  # A SIGKILL can also land while JAX writes a persistent compilation-cache
+  # entry, leaving it truncated (JAX then warns and recompiles). The killed
+  # processes get their own cache, so such an entry never reaches this
+  # worker's (where the warning would fail the in-process run below).
+  env = dict(SUBPROCESS_ENV,
+             JAX_COMPILATION_CACHE_DIR=str(tmp_path / "killed-jax-cache"))
   # Kill as soon as a save is being written, or a while after saving started.
   for kill_at in ("temporary folder", 0.3, "temporary folder"):
-    proc = _start_training(workdir, *args)
+    proc = _start_training(workdir, *args, env=env)
     if kill_at == "temporary folder":
       _wait_until(lambda: _temporary_dirs(workdir), proc)
     else:
@@ -277,7 +283,7 @@ def test_sigkill_during_async_saves_resumes_from_the_last_complete_step(tmp_path
       assert int(restored.step) == max(steps) == _disk_steps(workdir)[-1]
     manager.close()
   assert killed_mid_save >= 1, "no kill landed during a save"
-  proc = _start_training(workdir, *args)
+  proc = _start_training(workdir, *args, env=env)
   assert proc.wait(timeout=300) == 0
   assert _disk_steps(workdir)[-1] == num_steps and not _temporary_dirs(workdir)
   # Interrupted three times, the result is still the uninterrupted run's.
