@@ -26,8 +26,9 @@ configs/fashion_mnist_biggan.py, batch 48, one G pass per step).
 
 The baseline (this config), seeds 0-2, 26,000 samples: 1,000 modes each,
 reverse KL 0.089 / 0.071 / 0.080 (class imbalance ~0.04 + dependence
-~0.04); real stacked test images score 1,000 modes, KL 0.019. At an equal wall-clock budget (the baseline's
-5,000 steps, 3 seeds) no remedy row beat the baseline (BENCHMARKS.md).
+~0.04); real stacked test images score 1,000 modes, KL 0.019. At an equal
+wall-clock budget (the baseline's 5,000 steps, 3 seeds) no remedy row beat
+the baseline (BENCHMARKS.md).
 About 12 minutes of training on the 2-core CPU (27 steps/s, quiet).
 """
 

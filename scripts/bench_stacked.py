@@ -47,12 +47,12 @@ def real_row(samples: int) -> dict:
   from gaxla.config import from_file
   from gaxla.evaluate import evaluators
   config = from_file(CONFIG)
-  config.data.name = "fashion_mnist"
-  images, _ = data.load_images(config.data, "test")
+  single = config.copy_and_resolve_references()
+  single.data.name = "fashion_mnist"    # the single-channel test images
+  images, _ = data.load_images(single.data, "test")
   picks = np.random.default_rng(0).integers(0, len(images), (samples, 3))
   stacked = np.concatenate([images[picks[:, k]] for k in range(3)], axis=-1)
-  scores = evaluators.StackedModes(from_file(CONFIG)).score(
-      stacked, np.zeros(samples, np.int32), {})
+  scores = evaluators.StackedModes(config).score(stacked, np.zeros(samples, np.int32), {})
   return {"row": "real test images", "seed": None, **scores}
 
 
