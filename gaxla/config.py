@@ -143,6 +143,11 @@ def defaults() -> ml_collections.ConfigDict:
       # thetas||^2 on G / D; the running means live in the state. 0 = off.
       historical_average_g=0.0,
       historical_average_d=0.0,
+      # LeCam (Tseng et al. 2021; their CIFAR BigGAN scripts: 0.3): w * the critic's logits'
+      # squared excess over moving averages of its fake / real logits (the
+      # anchors live in the state, decaying by lecam_decay per critic update).
+      lecam=0.0,
+      lecam_decay=0.99,
   ))
   # Unrolled GAN (Metz et al. 2017): G's loss against the critic after `steps`
   # lookahead critic updates, differentiated through them (gaxla/objectives.py).
@@ -415,10 +420,14 @@ def validate(config: ml_collections.ConfigDict) -> ml_collections.ConfigDict:
              f"needs a generator loss that is a mean over fakes; '{config.loss.name}' "
              "is relativistic. Use top_k = 1.0 or another loss.")
   _require(config.weight_clip >= 0, "weight_clip", f"must be >= 0, got {config.weight_clip!r}.")
-  for key in ("orthogonal_g", "orthogonal_d", "historical_average_g", "historical_average_d"):
+  for key in ("orthogonal_g", "orthogonal_d", "historical_average_g", "historical_average_d",
+              "lecam"):
     value = config.regularizer[key]
     _require(isinstance(value, (int, float)) and value >= 0, f"regularizer.{key}",
              f"must be a number >= 0 (0 = off), got {value!r}.")
+  decay = config.regularizer.lecam_decay
+  _require(isinstance(decay, (int, float)) and 0.0 <= decay < 1.0, "regularizer.lecam_decay",
+           f"must be in [0, 1), got {decay!r}.")
   _require(isinstance(config.optim.n_critic, int) and config.optim.n_critic >= 1,
            "optim.n_critic", f"must be an integer >= 1, got {config.optim.n_critic!r}.")
   _check_critic_inputs(config)

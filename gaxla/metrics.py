@@ -23,6 +23,7 @@ D_FAKE_LOGIT: Final = "d_fake_logit"     # mean critic output on fakes
 D_GRAD_NORM: Final = "d_grad_norm"
 G_LOSS: Final = "g_loss"
 BCR: Final = "bcr"                       # consistency-regularization term (with augment.bcr_*)
+LECAM: Final = "lecam"                   # LeCam term, unweighted (with regularizer.lecam)
 G_GRAD_NORM: Final = "g_grad_norm"
 STEP_METRICS: Final = (D_LOSS, PENALTY, D_TOTAL_LOSS, D_REAL_LOGIT, D_FAKE_LOGIT, D_GRAD_NORM,
                        G_LOSS, G_GRAD_NORM)

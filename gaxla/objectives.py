@@ -1,7 +1,7 @@
-"""Generator-side objectives and weight histories: unrolled GAN, feature matching,
-historical averaging.
+"""Objectives and running state beyond the adversarial loss: unrolled GAN,
+feature matching, historical averaging, LeCam regularization.
 
-All three are switches of the pure step in gaxla/system.py:
+All four are switches of the pure step in gaxla/system.py:
 
   config.unroll.steps = k > 0
       Unrolled GAN (Metz et al., 2017): G's loss is taken against a copy of the
@@ -20,6 +20,13 @@ All three are switches of the pure step in gaxla/system.py:
       Historical averaging (Salimans et al., 2016): w * ||theta - mean of the
       past thetas||^2 added to that player's loss. The running mean and the
       number of past thetas live in `GANState.history` (so checkpoints keep it).
+  config.regularizer.lecam = w > 0
+      LeCam regularization (Tseng et al., 2021): the critic's loss gains
+      w * (mean relu(D(x) - a_fake)^2 + mean relu(a_real - D(G(z)))^2), where
+      a_real / a_fake are exponential moving averages (`regularizer.lecam_decay`)
+      of the critic's mean logits on real and fake batches. It keeps D's
+      predictions from drifting apart (a bound on the LeCam divergence). The
+      two anchors live in `GANState.history['lecam']`.
 """
 
 from __future__ import annotations
@@ -118,3 +125,27 @@ def history_update(history: dict, params) -> dict:
   weight = 1.0 / count.astype(jnp.float32)
   mean = jax.tree.map(lambda m, p: m + weight * (p - m), history["mean"], params)
   return {"mean": mean, "count": count}
+
+
+# ----------------------------------------------------------------------------
+# LeCam regularization
+# ----------------------------------------------------------------------------
+def lecam_init() -> dict:
+  """Anchors before any update: both 0 (a fresh critic's logits are near 0)."""
+  return {"real": jnp.zeros((), jnp.float32), "fake": jnp.zeros((), jnp.float32)}
+
+
+def lecam_penalty(real_logits: jax.Array, fake_logits: jax.Array, anchors: dict) -> jax.Array:
+  """mean relu(D(real) - a_fake)^2 + mean relu(a_real - D(fake))^2 (anchors held fixed)."""
+  anchors = jax.lax.stop_gradient(anchors)
+  real_logits = real_logits.astype(jnp.float32)
+  fake_logits = fake_logits.astype(jnp.float32)
+  return (jnp.mean(jnp.square(jax.nn.relu(real_logits - anchors["fake"])))
+          + jnp.mean(jnp.square(jax.nn.relu(anchors["real"] - fake_logits))))
+
+
+def lecam_update(anchors: dict, real_mean: jax.Array, fake_mean: jax.Array,
+                 decay: float) -> dict:
+  """The anchors after one critic update that saw these mean logits."""
+  return {"real": decay * anchors["real"] + (1.0 - decay) * jax.lax.stop_gradient(real_mean),
+          "fake": decay * anchors["fake"] + (1.0 - decay) * jax.lax.stop_gradient(fake_mean)}

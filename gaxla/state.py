@@ -6,8 +6,10 @@ GANState
                 spectral-norm `u`/`sigma` in 'batch_stats'), optax state
   g_ema_params  exponential moving average of the generator params
   rng           uint32 key data; the step folds the step number into it
-  history       None, or {'g'/'d': {'mean', 'count'}}: running means of past
-                params for historical averaging (gaxla/objectives.py)
+  history       None, or a dict of regularizer running state (gaxla/objectives.py):
+                'g'/'d': {'mean', 'count'}, running means of past params for
+                historical averaging; 'lecam': {'real', 'fake'}, moving
+                averages of the critic's mean logits (LeCam's anchors)
 
 Optax transformations and Flax modules are not pytrees; they live in the
 `GANSystem` (see system.py) that builds and runs the step.

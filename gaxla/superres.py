@@ -70,7 +70,8 @@ _UNSUPPORTED = (("model.conditional", False), ("pack.size", 1), ("augment.policy
                 ("instance_noise.std", 0.0), ("unroll.steps", 0),
                 ("feature_matching.weight", 0.0), ("regularizer.orthogonal_g", 0.0),
                 ("regularizer.orthogonal_d", 0.0), ("regularizer.historical_average_g", 0.0),
-                ("regularizer.historical_average_d", 0.0), ("loss.top_k", 1.0),
+                ("regularizer.historical_average_d", 0.0), ("regularizer.lecam", 0.0),
+                ("loss.top_k", 1.0),
                 ("loss.real_label", 1.0), ("penalty.name", "none"), ("weight_clip", 0.0),
                 ("optim.grad_accum_steps", 1), ("optim.reuse_fakes", False),
                 ("eval.metrics", ()))

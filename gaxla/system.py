@@ -166,13 +166,16 @@ class GANSystem:
     )
 
   def _init_history(self, g_params, d_params) -> dict | None:
-    """Historical-averaging running means for the players that use them (None if neither)."""
+    """Running state of the regularizers that keep one (None if none): historical
+    averages of the players' params, LeCam's logit anchors."""
     reg = self.config.regularizer
     history = {}
     if reg.historical_average_g:
       history["g"] = objectives.history_init(g_params)
     if reg.historical_average_d:
       history["d"] = objectives.history_init(d_params)
+    if reg.lecam:
+      history["lecam"] = objectives.lecam_init()
     return history or None
 
   def abstract_state(self) -> GANState:
@@ -254,7 +257,7 @@ class GANSystem:
     `given`: (z, fakes, G's collections after making them) from a G pass made
     outside (`optim.reuse_fakes`); by default G makes this update's fakes here.
     """
-    g_collections, d, history_d = carry
+    g_collections, d, history_d, lecam = carry
     real, labels, key, update_index = inputs
     z_key, penalty_key = jax.random.split(key)
     # Folded in, not split: configs without input transforms keep their random streams.
@@ -320,6 +323,10 @@ class GANSystem:
       if history_d is not None:
         loss = loss + self.config.regularizer.historical_average_d * objectives.history_penalty(
             d_params, history_d)
+      lecam_value = jnp.zeros((), jnp.float32)
+      if lecam is not None:
+        lecam_value = objectives.lecam_penalty(real_logits, fake_logits, lecam)
+        loss = loss + self.config.regularizer.lecam * lecam_value
       penalty_value = jnp.zeros((), jnp.float32)
       if with_penalty:
         # The penalty sees the untransformed batches; packing stays part of the critic.
@@ -328,7 +335,7 @@ class GANSystem:
         # Lazy regularization (StyleGAN2): applied every `every` updates, scaled by it.
         loss = loss + self.config.penalty.weight * every * penalty_value
       stats = (loss, adv, penalty_value, jnp.mean(real_logits), jnp.mean(fake_logits),
-               bcr_value, aux_metrics)
+               bcr_value, lecam_value, aux_metrics)
       return loss, (d_collections, stats)
 
     micro = (real, fake, labels, penalty_key, input_key, z)
@@ -344,13 +351,16 @@ class GANSystem:
       # Only the taken branch runs: skipped updates do not pay for the penalty.
       grads, d_collections, stats = jax.lax.cond(
           (update_index + 1) % every == 0, grads_with(True), grads_with(False))
-    loss, adv, penalty_value, real_mean, fake_mean, bcr_value, aux_metrics = stats
+    loss, adv, penalty_value, real_mean, fake_mean, bcr_value, lecam_value, aux_metrics = stats
     updates, opt_state = self.d_tx.update(grads, d.opt_state, d.params)
     params = optax.apply_updates(d.params, updates)
     if self.config.weight_clip:
       params = penalties.clip_weights(params, self.config.weight_clip)
     if history_d is not None:
       history_d = objectives.history_update(history_d, d.params)
+    if lecam is not None:
+      lecam = objectives.lecam_update(lecam, real_mean, fake_mean,
+                                      self.config.regularizer.lecam_decay)
     d = Player(params, d_collections, opt_state)
     metrics = {
         names.D_LOSS: adv, names.PENALTY: penalty_value, names.D_TOTAL_LOSS: loss,
@@ -359,8 +369,10 @@ class GANSystem:
     }
     if self.inputs.uses_bcr:
       metrics[names.BCR] = bcr_value
+    if lecam is not None:
+      metrics[names.LECAM] = lecam_value
     metrics.update(aux_metrics)
-    return (g_collections, d, history_d), metrics
+    return (g_collections, d, history_d, lecam), metrics
 
   def _accumulated_grads(self, loss_fn, params, collections, micro):
     """Gradient of `loss_fn` over a batch, in `grad_accum_steps` micro-batches.
@@ -434,7 +446,7 @@ class GANSystem:
     # while loop (lax.scan, even with unroll=True) ~7x slower, measured 162 vs
     # 22 ms per quick-start step. n_critic is small, so compile time stays low.
     history = dict(state.history or {})
-    carry = (state.g.collections, state.d, history.get("d"))
+    carry = (state.g.collections, state.d, history.get("d"), history.get("lecam"))
     critic_keys = jax.random.split(critic_key, n_critic)
     z = self.sample_latent(g_key, reals.shape[1])  # the generator update's z
     reuse = bool(self.config.optim.reuse_fakes)
@@ -452,9 +464,11 @@ class GANSystem:
           state.g.params, carry, (reals[i], labels[i], critic_keys[i], state.step * n_critic + i),
           given)
       per_update.append(update_metrics)
-    g_collections, d, history_d = carry
+    g_collections, d, history_d, lecam = carry
     if history_d is not None:
       history["d"] = history_d
+    if lecam is not None:
+      history["lecam"] = lecam
     d_metrics = jax.tree.map(lambda *v: jnp.mean(jnp.stack(v)), *per_update)
 
     # One generator update against the updated critic.

@@ -1,4 +1,4 @@
-"""Unrolled GAN, feature matching and historical averaging (gaxla/objectives.py)."""
+"""Unrolled GAN, feature matching, historical averaging, LeCam (gaxla/objectives.py)."""
 
 import jax
 import jax.numpy as jnp
@@ -128,13 +128,68 @@ def test_historical_average_running_mean_and_penalty():
                                           objectives.history_init(state.g.params))) == 0.0
 
 
+def test_lecam_penalty_closed_form():
+  anchors = {"real": jnp.asarray(1.0), "fake": jnp.asarray(-1.0)}
+  real = jnp.asarray([0.0, -2.0, 1.0])     # excess over a_fake = -1: 1, 0, 2
+  fake = jnp.asarray([3.0, 0.5, -1.0])     # shortfall under a_real = 1: 0, 0.5, 2
+  got = float(objectives.lecam_penalty(real, fake, anchors))
+  np.testing.assert_allclose(got, (1 + 0 + 4) / 3 + (0 + 0.25 + 4) / 3, rtol=1e-6)
+  # The anchors are constants: the gradient reaches the logits only.
+  grad = jax.grad(lambda a: objectives.lecam_penalty(real, fake, a))(anchors)
+  assert float(grad["real"]) == 0.0 and float(grad["fake"]) == 0.0
+  # Logits already inside the anchors' band cost nothing.
+  assert float(objectives.lecam_penalty(jnp.asarray([-1.5]), jnp.asarray([1.5]), anchors)) == 0.0
+
+
+def test_lecam_in_the_step_anchors_track_the_critic_logits():
+  weight, decay = 0.3, 0.9
+  config = validate(tiny_mlp_config(**{"regularizer.lecam": weight,
+                                       "regularizer.lecam_decay": decay,
+                                       "optim.n_critic": 2}))
+  system = system_for(config)
+  state = system.init(0)
+  assert set(state.history) == {"lecam"}
+  step = jax.jit(system.step)
+  expected = {"real": 0.0, "fake": 0.0}
+  for i in range(3):
+    batch = {"x": jax.random.normal(jax.random.key(i), (2, 32) + system.example_shape),
+             "label": jnp.zeros((2, 32), jnp.int32)}
+    # Replay this step's two critic updates by hand to get each one's logits.
+    before = state
+    state, metrics = step(state, batch)
+    carry = (before.g.collections, before.d, None, dict(before.history["lecam"]))
+    step_key = jax.random.fold_in(jax.random.wrap_key_data(before.rng), before.step)
+    keys = jax.random.split(jax.random.split(step_key)[0], 2)
+    for j in range(2):
+      carry, m = system._critic_update(
+          before.g.params, carry, (batch["x"][j], batch["label"][j], keys[j],
+                                   before.step * 2 + j))
+      for side, name in (("real", "d_real_logit"), ("fake", "d_fake_logit")):
+        expected[side] = decay * expected[side] + (1 - decay) * float(m[name])
+      # The critic's total loss is its adversarial loss plus the weighted term.
+      np.testing.assert_allclose(float(m["d_total_loss"]),
+                                 float(m["d_loss"]) + weight * float(m["lecam"]), rtol=1e-5)
+    for side in ("real", "fake"):
+      np.testing.assert_allclose(float(state.history["lecam"][side]), expected[side],
+                                 rtol=1e-5, atol=1e-7)
+  assert float(metrics["lecam"]) >= 0.0
+  # The term changes the critic's update (weight 0 = the plain step).
+  plain = system_for(validate(tiny_mlp_config(**{"optim.n_critic": 2})))
+  s_plain, _ = jax.jit(plain.step)(plain.init(0), batch)
+  s_lecam, _ = step(system.init(0), batch)
+  diffs = [float(jnp.max(jnp.abs(a - b))) for a, b in
+           zip(jax.tree.leaves(s_plain.d.params), jax.tree.leaves(s_lecam.d.params))]
+  assert max(diffs) > 0
+
+
 def test_historical_average_state_is_checkpointed(tmp_path):
   from gaxla import checkpoint
   from gaxla import workdir as workdir_lib
-  config = validate(tiny_mlp_config(**{"regularizer.historical_average_d": 1.0}))
+  config = validate(tiny_mlp_config(**{"regularizer.historical_average_d": 1.0,
+                                       "regularizer.lecam": 0.3}))
   system = system_for(config)
   state, _ = jax.jit(system.step)(system.init(0), _batch(system))
-  assert set(state.history) == {"d"}
+  assert set(state.history) == {"d", "lecam"}
   workdir_lib.write_config(config, str(tmp_path))
   manager = checkpoint.make_manager(str(tmp_path), config)
   checkpoint.save(manager, 1, state)
@@ -153,7 +208,9 @@ def test_bad_objective_settings_name_the_key():
   bad = [({"unroll.steps": -1}, "'unroll.steps'"),
          ({"feature_matching.weight": -1.0}, "'feature_matching.weight'"),
          ({"feature_matching.adversarial": False}, "'feature_matching.adversarial'"),
-         ({"regularizer.historical_average_g": -0.1}, "'regularizer.historical_average_g'")]
+         ({"regularizer.historical_average_g": -0.1}, "'regularizer.historical_average_g'"),
+         ({"regularizer.lecam": -0.3}, "'regularizer.lecam'"),
+         ({"regularizer.lecam_decay": 1.0}, "'regularizer.lecam_decay'")]
   for overrides, needle in bad:
     with pytest.raises(ConfigError, match=needle):
       validate(tiny_mlp_config(**overrides))
