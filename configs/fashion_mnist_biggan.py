@@ -11,8 +11,8 @@ rates, which this small model learns far faster with; warmed up over 200
 steps, then decayed linearly to 0; Adam b1 = 0, b2 = 0.999), one critic step
 per G step, orthogonal regularization 1e-4 on G, EMA of G (0.999 from step
 500), 16,000 steps of batch 48 (at equal wall time, more and smaller
-batches scored a lower FD than batch 64; 16,000 steps scored a lower FD
-than 14,000 or a wider critic; BENCHMARKS.md). The generator
+batches scored a lower FD than batch 64; 16,000 steps scored a lower mean
+FD than 14,000 or a wider critic; BENCHMARKS.md). The generator
 update reuses the critic update's generator pass (`optim.reuse_fakes`: one G
 forward per step instead of two, 6-8% faster). Between evaluations the
 monitor checks a dead critic with an evaluation at once (stall alarms) and
@@ -30,10 +30,11 @@ per class) w.r.t. their requested class, Frechet distance and intra-class FD
 vs the test split; the best checkpoint by FD is kept. On the 2-core CPU
 (quiet): 25 min 05 s for the whole `gaxla train` of seed 0 (classifier
 training, compile and the four evaluations included; 10.7 steps/s).
-`gaxla eval` (the classifier: 88.45% on real test images), seeds 0 / 1:
-accuracy 89.7 / 89.5%, FD 0.405 / 0.455, intra-class FD 2.42 / 2.44. The
-5,000-sample FD of one generator moves by +-10% with the evaluation key
-alone (BENCHMARKS.md).
+`gaxla eval` (the classifier: 88.45% on real test images), seeds 0 / 1 / 2:
+accuracy 89.7 / 89.5 / 90.6%, FD 0.405 / 0.455 / 0.430 (mean 0.430; real
+training images 0.15), intra-class FD 2.42 / 2.44 / 2.63. The 5,000-sample
+FD of one generator moves by +-10% with the evaluation key alone
+(BENCHMARKS.md).
 """
 
 from gaxla.config import defaults, model_kwargs
